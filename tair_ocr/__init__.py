@@ -1,0 +1,87 @@
+"""tair-ocr: text-aware restoration before pluggable OCR engines.
+
+The public API::
+
+    from tair_ocr import Pipeline
+    result = Pipeline(engine="tesseract").run("scan.pdf")
+"""
+
+from tair_ocr._version import __version__
+from tair_ocr.components import (
+    Availability,
+    Loader,
+    LoadedDocument,
+    OcrEngine,
+    PageFilter,
+    RestoredTiles,
+    Restorer,
+    SpottedWord,
+    Writer,
+)
+from tair_ocr.errors import (
+    CorruptInputError,
+    EmptyInputError,
+    EncryptedInputError,
+    ExitCode,
+    InputError,
+    MissingDependencyError,
+    OutputError,
+    OutputExistsError,
+    PageFailedError,
+    PluginError,
+    TairOcrError,
+    UnsupportedInputError,
+    UsageError,
+    WeightsNotFoundError,
+)
+from tair_ocr.page import Page
+from tair_ocr.pipeline import Pipeline
+from tair_ocr.plugins import PluginManager, hookimpl
+from tair_ocr.results import (
+    Alternative,
+    BBox,
+    Block,
+    DocumentResult,
+    Line,
+    PageError,
+    PageResult,
+    Word,
+)
+
+__all__ = [
+    "Alternative",
+    "Availability",
+    "BBox",
+    "Block",
+    "CorruptInputError",
+    "DocumentResult",
+    "EmptyInputError",
+    "EncryptedInputError",
+    "ExitCode",
+    "InputError",
+    "Line",
+    "LoadedDocument",
+    "Loader",
+    "MissingDependencyError",
+    "OcrEngine",
+    "OutputError",
+    "OutputExistsError",
+    "Page",
+    "PageError",
+    "PageFailedError",
+    "PageFilter",
+    "PageResult",
+    "Pipeline",
+    "PluginError",
+    "PluginManager",
+    "RestoredTiles",
+    "Restorer",
+    "SpottedWord",
+    "TairOcrError",
+    "UnsupportedInputError",
+    "UsageError",
+    "WeightsNotFoundError",
+    "Word",
+    "Writer",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+from tair_ocr.cli import main
+
+raise SystemExit(main())

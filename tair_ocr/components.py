@@ -1,0 +1,225 @@
+"""The objects plugins provide: OCR engines, restorers, writers, loaders, page filters.
+
+Plugins return instances of these classes from the ``register_*`` hooks (see
+:mod:`tair_ocr.hookspecs`). Registering must be cheap: load binaries and models
+lazily, on first use, not in ``__init__``.
+
+Each component has a unique ``name`` within its kind; the user selects engines,
+restorers and writers by name (``--engine``, ``--restorer``, ``--output-type``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from tair_ocr.page import Page
+    from tair_ocr.results import DocumentResult, Point, Word
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a component can run on this machine, and if not, why and how to fix it."""
+
+    ok: bool
+    reason: str = ""
+    hint: str = ""
+
+    @classmethod
+    def yes(cls, reason: str = "") -> Availability:
+        return cls(True, reason)
+
+    @classmethod
+    def no(cls, reason: str, hint: str = "") -> Availability:
+        return cls(False, reason, hint)
+
+
+class Component(ABC):
+    """Common base: a name, a one-line description, an availability check, options."""
+
+    #: Unique name within the component kind; what users type on the command line.
+    name: ClassVar[str]
+    #: One line shown by ``tair-ocr plugins``.
+    description: ClassVar[str] = ""
+
+    def availability(self) -> Availability:
+        """Can this component run here? Must be cheap-ish and never raise."""
+        return Availability.yes()
+
+    def configure(self, options: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Receive the run's options (CLI flags added by ``add_options`` included).
+
+        Called once, before first use, only on the components selected for a run.
+        Raise :class:`tair_ocr.errors.UsageError` for invalid values.
+        """
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class OcrEngine(Component):
+    """An OCR engine: reads an image and returns words with boxes and confidences."""
+
+    #: True when concurrent ``recognize`` calls from several threads are safe and
+    #: useful (e.g. the engine runs a subprocess). Otherwise pages are read one
+    #: at a time.
+    parallel_safe: ClassVar[bool] = False
+
+    @abstractmethod
+    def recognize(
+        self,
+        image: Image.Image,
+        *,
+        languages: list[str],
+        dpi: float,
+        timeout: float | None = None,
+    ) -> list[Word]:
+        """Read ``image`` (RGB or L) and return its words in reading order.
+
+        Boxes are in pixels of ``image``; confidences in 0–1; ``source`` is the
+        engine name. Words may carry ``line_id``/``block_id`` to give the layout
+        the engine saw; otherwise the framework groups them geometrically.
+        Raise :class:`tair_ocr.errors.MissingDependencyError` when the engine
+        (or the language data) is missing, ``TimeoutError`` past ``timeout``.
+        """
+
+
+# --------------------------------------------------------------------------- restorers
+
+
+@dataclass
+class SpottedWord:
+    """Text a restorer's spotter read in one tile, in that tile's output pixels."""
+
+    text: str
+    score: float
+    polygon: list[Point]
+
+
+@dataclass
+class RestoredTiles:
+    """What :meth:`Restorer.restore` returns for a batch of N tiles."""
+
+    #: N×3×(H·scale)×(W·scale), float in [0, 1], any device/dtype.
+    images: torch.Tensor
+    #: One list per tile (empty lists when the restorer has no spotter).
+    words: list[list[SpottedWord]] = field(default_factory=list)
+
+
+class Restorer(Component):
+    """A tile restorer. The framework cuts the page into tiles, skips blank ones,
+    batches the rest, calls :meth:`restore` and stitches the results."""
+
+    #: Integer upscale factor: a tile of H×W comes back (H·scale)×(W·scale).
+    scale: ClassVar[int] = 1
+    #: Tile edge in input pixels the restorer wants.
+    tile_size: ClassVar[int] = 512
+    #: Preferred batch size; halved automatically on out-of-memory.
+    batch_size: int = 8
+    #: True when the restorer changes nothing (the tile stage is skipped).
+    is_identity: ClassVar[bool] = False
+    #: True when the restorer gives spotted words (a text spotter).
+    spots_text: ClassVar[bool] = False
+
+    @property
+    def device(self) -> str:
+        """Device the input tiles should be on (``"cpu"``, ``"cuda"``...)."""
+        return "cpu"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return torch.float32
+
+    def restore_page_hint(self, page: np.ndarray) -> None:  # noqa: B027 - optional hook
+        """Optional: look at the whole page (H×W×3 uint8) before its tiles arrive,
+        e.g. to detect binary fax pages or estimate global illumination."""
+
+    @abstractmethod
+    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+        """Restore a batch of tiles (N×3×H×W, float in [0, 1], on ``device`` in
+        ``dtype``). Must return tiles in input order, at ``scale`` × the input size."""
+
+
+# --------------------------------------------------------------------------- writers
+
+
+class Writer(Component):
+    """Writes one output format for a document."""
+
+    #: File-name suffix, with the dot(s): ``".txt"``, ``".alto.xml"``.
+    suffix: ClassVar[str]
+
+    @abstractmethod
+    def write(self, result: DocumentResult, destination: Path) -> None:
+        """Write ``result`` to ``destination`` (a temporary path; the framework
+        renames it into place atomically). The source document is at
+        ``result.source`` and may be read but never modified."""
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+class LoadedDocument(ABC):
+    """An opened input: page count and lazy page iteration. A context manager."""
+
+    #: The loader name (goes into ``DocumentResult.kind``).
+    kind: str
+    page_count: int
+
+    @abstractmethod
+    def pages(self, indices: list[int]) -> Iterator[Page]:
+        """Yield the pages at ``indices`` (0-based, in that order), one at a time."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release file handles."""
+
+    def __enter__(self) -> LoadedDocument:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Loader(Component):
+    """Opens input files of the formats it accepts."""
+
+    @abstractmethod
+    def accepts(self, path: Path, head: bytes) -> bool:
+        """True when this loader reads ``path``; ``head`` is its first 64 bytes.
+        Decide by content (magic bytes), not only by the file extension."""
+
+    @abstractmethod
+    def open(self, path: Path, *, dpi: float) -> LoadedDocument:
+        """Open ``path``. Raise :class:`tair_ocr.errors.InputError` subclasses for
+        corrupt, encrypted or empty inputs. ``dpi`` is the rasterisation DPI for
+        vector inputs (PDF) and ignored by raster loaders."""
+
+
+# --------------------------------------------------------------------------- filters
+
+
+class PageFilter(Component):
+    """A step before restoration (deskew, orientation, background removal).
+
+    Filters form an ordered chain: every enabled filter runs, lowest ``order``
+    first. A filter that changes geometry must return a page made with
+    :meth:`Page.transformed` so word boxes still map back.
+    """
+
+    order: ClassVar[int] = 100
+    #: Whether the filter runs when the user did not name it.
+    enabled_by_default: ClassVar[bool] = False
+
+    @abstractmethod
+    def apply(self, page: Page) -> Page:
+        """Return the filtered page (or ``page`` itself when nothing changes)."""

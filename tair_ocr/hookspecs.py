@@ -1,0 +1,119 @@
+"""The tair-ocr hook specifications: the public contract for plugins.
+
+A plugin is a module (or any object) with functions decorated by
+``tair_ocr.hookimpl`` whose names match the hooks below. Plugins are found in
+this order:
+
+1. the built-ins (:data:`tair_ocr.plugins.DEFAULT_PLUGINS`), registered like any plugin;
+2. every installed distribution's ``tair_ocr`` entry points (sorted by name);
+3. ``--plugin MODULE`` / ``--plugin path/to/file.py`` from the command line
+   (``Pipeline(plugins=[...])`` in Python).
+
+Hooks are called with keyword arguments; an implementation may accept any subset
+of a hook's parameters, so hooks can gain parameters without breaking plugins.
+
+The ``register_*`` hooks are *broadcast*: every implementation runs and all
+results are collected into name registries. A name registered twice is an error
+that names both plugins. All hooks run in the main process.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from tair_ocr.components import Loader, OcrEngine, PageFilter, Restorer, Writer
+
+hookspec = pluggy.HookspecMarker("tair_ocr")
+
+# --------------------------------------------------------------------------- components
+
+
+@hookspec
+def register_engines() -> list[OcrEngine]:
+    """Return OCR engines this plugin provides.
+
+    Called once per :class:`~tair_ocr.Pipeline` (and by ``tair-ocr plugins``).
+    All results are collected; engines are selected by ``OcrEngine.name`` with
+    ``--engine``. Construct engines cheaply: check binaries in
+    ``availability()`` and load models on first ``recognize``.
+
+    :returns: a list of :class:`~tair_ocr.components.OcrEngine` instances.
+    """
+
+
+@hookspec
+def register_restorers() -> list[Restorer]:
+    """Return image restorers this plugin provides.
+
+    All results are collected; selected by ``Restorer.name`` with ``--restorer``.
+    Restorers work on batches of tiles that the framework cuts, filters and
+    stitches (see :class:`~tair_ocr.components.Restorer`). Load weights lazily;
+    a restorer whose weights are missing reports it in ``availability()`` and
+    never falls back to random weights.
+
+    :returns: a list of :class:`~tair_ocr.components.Restorer` instances.
+    """
+
+
+@hookspec
+def register_writers() -> list[Writer]:
+    """Return output writers this plugin provides.
+
+    All results are collected; selected by ``Writer.name`` with ``--output-type``.
+    The framework passes a temporary destination and renames it into place, so
+    writers never leave a half-written output.
+
+    :returns: a list of :class:`~tair_ocr.components.Writer` instances.
+    """
+
+
+@hookspec
+def register_loaders() -> list[Loader]:
+    """Return input loaders this plugin provides.
+
+    All results are collected. For each input, loaders are asked in registration
+    order, *plugins before built-ins*, and the first whose ``accepts()`` says yes
+    opens it, so a plugin can take over a format.
+
+    :returns: a list of :class:`~tair_ocr.components.Loader` instances.
+    """
+
+
+@hookspec
+def register_page_filters() -> list[PageFilter]:
+    """Return page filters (steps before restoration: deskew, orientation...).
+
+    All results are collected and run as an ordered chain (by ``order``); every
+    enabled filter runs. Unlike a first-result hook, one filter never silently
+    disables another.
+
+    :returns: a list of :class:`~tair_ocr.components.PageFilter` instances.
+    """
+
+
+# --------------------------------------------------------------------------- options
+
+
+@hookspec
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Add command-line options to the ``tair-ocr`` parser.
+
+    Called once when the CLI builds its parser (after plugins are loaded). Use an
+    argument group named after the plugin and prefix option names with it
+    (``--tesseract-psm``) to avoid clashes. The parsed values reach the selected
+    components through ``Component.configure(options)``.
+    """
+
+
+@hookspec
+def check_options(options: dict[str, Any]) -> None:
+    """Validate the run's options before any input is opened.
+
+    Called once per run with all options (as a dict). Raise
+    :class:`tair_ocr.errors.UsageError` with a clear message for invalid values.
+    All implementations run.
+    """

@@ -1,0 +1,78 @@
+"""Where outputs go, and writing them atomically.
+
+An output is written to a temporary file in the destination folder and renamed
+into place only when complete, so a crash or Ctrl-C never leaves a half-written
+file, and an existing output survives a failed run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tair_ocr.components import Writer
+from tair_ocr.errors import OutputError, OutputExistsError, UsageError
+
+
+def output_path(source: Path, output_dir: Path, writer: Writer) -> Path:
+    """``<output_dir>/<source stem><writer suffix>``."""
+    return output_dir / f"{source.stem}{writer.suffix}"
+
+
+def plan_outputs(
+    sources: Sequence[Path], output_dir: Path, writers: Sequence[Writer], *, force: bool
+) -> dict[Path, dict[str, Path]]:
+    """Map each source to its output paths, refusing clashes before any work starts.
+
+    Raises :class:`OutputExistsError` when an output exists and ``force`` is
+    false, :class:`UsageError` when two inputs would write the same output or an
+    output would overwrite an input.
+    """
+    plan: dict[Path, dict[str, Path]] = {}
+    claimed: dict[Path, Path] = {}
+    inputs = {s.resolve() for s in sources}
+    for source in sources:
+        paths = {}
+        for writer in writers:
+            path = output_path(source, output_dir, writer)
+            resolved = path.resolve()
+            if resolved in inputs:
+                raise UsageError(f"output {path} would overwrite an input; choose another -o DIR")
+            if resolved in claimed and claimed[resolved] != source:
+                raise UsageError(
+                    f"inputs {claimed[resolved]} and {source} would both write {path}; "
+                    "run them separately or rename one"
+                )
+            claimed[resolved] = source
+            if path.exists() and not force:
+                raise OutputExistsError(f"output exists: {path}", hint="use --force to overwrite")
+            paths[writer.name] = path
+        plan[source] = paths
+    return plan
+
+
+@contextlib.contextmanager
+def atomic_destination(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {path.parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        # mkstemp creates 0600 files; give outputs the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

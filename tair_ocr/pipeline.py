@@ -1,0 +1,373 @@
+"""The pipeline: load → filter → prepare → restore → OCR → fuse → write.
+
+:class:`Pipeline` loads plugins and resolves components once; call
+:meth:`Pipeline.run` for each input. Models stay loaded between runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from tair_ocr._version import __version__
+from tair_ocr.components import Loader, LoadedDocument, OcrEngine, Restorer, Writer
+from tair_ocr.errors import (
+    InputError,
+    MissingDependencyError,
+    TairOcrError,
+    UnsupportedInputError,
+    UsageError,
+)
+from tair_ocr.layout import build_blocks
+from tair_ocr.outputs import atomic_destination, plan_outputs
+from tair_ocr.page import Page
+from tair_ocr.plugins import PluginManager
+from tair_ocr.progress import NoProgress, ProgressReporter
+from tair_ocr.results import DocumentResult, PageError, PageResult, Word
+from tair_ocr.settings import Settings, parse_page_ranges
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _PreparedPage:
+    """A page after filters and restoration, ready for OCR."""
+
+    page: Page
+    result: PageResult
+    spotted: list[Word] = field(default_factory=list)
+
+
+class Pipeline:
+    """Restore and OCR documents. Create once, run many times.
+
+    >>> pipeline = Pipeline(engine="tesseract", output_types=["txt", "json"])
+    >>> result = pipeline.run("scan.pdf", output_dir="out")   # doctest: +SKIP
+
+    Keyword arguments are those of :class:`tair_ocr.settings.Settings`, plus
+    ``plugins`` (extra plugin modules/files/objects), ``autoload`` (entry-point
+    discovery) and ``progress`` (a :class:`~tair_ocr.progress.ProgressReporter`).
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Sequence[str | object] = (),
+        autoload: bool | None = None,
+        progress: ProgressReporter | None = None,
+        plugin_manager: PluginManager | None = None,
+        **settings: Any,
+    ) -> None:
+        try:
+            self.settings = Settings(**settings)
+        except ValueError as exc:
+            raise UsageError(f"invalid settings: {exc}") from exc
+        self.plugins = plugin_manager or PluginManager(plugins=plugins, autoload=autoload)
+        self.progress = progress or NoProgress()
+        s = self.settings
+        self.plugins.check_options(s.model_dump())
+
+        self.engine: OcrEngine = self.plugins.engines.get(s.engine)
+        self.restorer: Restorer = self._select_restorer(s.restorer)
+        self.writers: list[Writer] = [self.plugins.writers.get(t) for t in s.output_types]
+        self.filters = self._select_filters(s.filters)
+        for component in (self.engine, self.restorer, *self.writers, *self.filters):
+            _require_available(component)
+            component.configure(s.options)
+        self._closed = False
+
+    # ------------------------------------------------------------------ selection
+
+    def _select_restorer(self, name: str) -> Restorer:
+        if name != "auto":
+            return self.plugins.restorers.get(name)
+        from tair_ocr.restorers.selection import choose_restorer
+
+        restorer, why = choose_restorer(self.plugins.restorers)
+        log.info("restorer 'auto' picked %r: %s", restorer.name, why)
+        return restorer
+
+    def _select_filters(self, names: list[str]) -> list[Any]:
+        registry = self.plugins.page_filters
+        chosen = [f for f in registry if f.enabled_by_default]
+        for name in names:
+            f = registry.get(name)
+            if f not in chosen:
+                chosen.append(f)
+        return sorted(chosen, key=lambda f: f.order)
+
+    # ------------------------------------------------------------------ public API
+
+    def run(
+        self,
+        source: str | Path | Image.Image,
+        *,
+        output_dir: str | Path | None = None,
+        write: bool | None = None,
+    ) -> DocumentResult:
+        """Process one input and return its :class:`DocumentResult`.
+
+        ``source`` is a path to a PDF or image, or a PIL image. Outputs are
+        written (to ``output_dir``, default the settings' ``output_dir``) when
+        ``write`` is true; by default they are written for paths and not for
+        in-memory images. Failed pages are recorded in the result, not raised;
+        an unreadable input raises :class:`~tair_ocr.errors.InputError`.
+        """
+        if self._closed:
+            raise RuntimeError("this Pipeline is closed")
+        if isinstance(source, Image.Image):
+            return self._run_document(_InMemoryDocument(source), "<image>", plan=None)
+        path = Path(source)
+        if write is None:
+            write = True
+        plan = None
+        if write:
+            out = Path(output_dir) if output_dir is not None else self.settings.output_dir
+            plan = plan_outputs([path], out, self.writers, force=self.settings.force)[path]
+        with self.open(path) as document:
+            return self._run_document(document, str(path), plan=plan)
+
+    def open(self, path: Path) -> LoadedDocument:
+        """Open ``path`` with the first loader that accepts it."""
+        loader = self.find_loader(path)
+        return loader.open(path, dpi=self.settings.dpi)
+
+    def find_loader(self, path: Path) -> Loader:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(64)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if not head:
+            raise UnsupportedInputError(f"{path}: empty file")
+        for loader in self.plugins.loaders:
+            if loader.accepts(path, head):
+                return loader
+        raise UnsupportedInputError(
+            f"{path}: not a PDF or a supported image "
+            f"(loaders: {', '.join(self.plugins.loaders.names())})"
+        )
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the work
+
+    def _run_document(
+        self, document: LoadedDocument, source: str, plan: dict[str, Path] | None
+    ) -> DocumentResult:
+        s = self.settings
+        started = time.perf_counter()
+        indices = (
+            parse_page_ranges(s.pages, document.page_count)
+            if s.pages
+            else list(range(document.page_count))
+        )
+        result = DocumentResult(
+            source=source,
+            kind=document.kind,
+            engine=self.engine.name,
+            restorer=self.restorer.name,
+            languages=list(s.languages),
+            tair_ocr_version=__version__,
+        )
+        self.progress.start_document(Path(source).name, len(indices))
+        try:
+            result.pages = list(self._process_pages(document, indices))
+        finally:
+            self.progress.end_document()
+        result.timings["total"] = time.perf_counter() - started
+        if plan is not None:
+            self.write(result, plan)
+        return result
+
+    def _process_pages(self, document: LoadedDocument, indices: list[int]) -> Iterator[PageResult]:
+        """Prepare and restore pages in this thread (one model, batched tiles),
+        and OCR up to ``jobs`` of them at once in worker threads."""
+        workers = self.settings.jobs if self.engine.parallel_safe else 1
+        pending: deque[Future[PageResult] | PageResult] = deque()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
+            for page in _guarded_pages(document, indices):
+                if isinstance(page, PageResult):  # the page failed to load
+                    pending.append(page)
+                else:
+                    prepared = self._prepare(page)
+                    if prepared.result.error is not None:
+                        pending.append(prepared.result)
+                    else:
+                        pending.append(pool.submit(self._recognize, prepared))
+                # Bound the pages held in memory: wait for the oldest when full.
+                while len(pending) > workers:
+                    yield self._finish(pending.popleft())
+            while pending:
+                yield self._finish(pending.popleft())
+
+    def _finish(self, item: Future[PageResult] | PageResult) -> PageResult:
+        result = item if isinstance(item, PageResult) else item.result()
+        self.progress.page_done()
+        return result
+
+    def _prepare(self, page: Page) -> _PreparedPage:
+        result = PageResult(
+            index=page.index,
+            width=page.original_size[0],
+            height=page.original_size[1],
+            dpi=page.dpi,
+            engine=self.engine.name,
+            restorer=self.restorer.name,
+            warnings=list(page.warnings),
+        )
+        prepared = _PreparedPage(page=page, result=result)
+        try:
+            with _timed(result, "filters"):
+                for page_filter in self.filters:
+                    prepared.page = page_filter.apply(prepared.page)
+            if not self.restorer.is_identity or self.settings.scale is not None:
+                self._restore(prepared)
+        except Exception as exc:
+            _record_failure(result, exc, stage="restore")
+        return prepared
+
+    def _restore(self, prepared: _PreparedPage) -> None:
+        from tair_ocr.restoration import restore_page
+
+        restored = restore_page(prepared.page, self.restorer, scale=self.settings.scale)
+        prepared.page = restored.page
+        prepared.spotted = restored.spotted
+        prepared.result.scale = restored.scale
+        prepared.result.counters.update(restored.counters)
+        prepared.result.timings.update(restored.timings)
+
+    def _recognize(self, prepared: _PreparedPage) -> PageResult:
+        page, result = prepared.page, prepared.result
+        s = self.settings
+        try:
+            with _timed(result, "ocr"):
+                words = self.engine.recognize(
+                    page.image, languages=s.languages, dpi=page.working_dpi, timeout=s.timeout
+                )
+            words = [_to_original(w, page) for w in words]
+            result.blocks = build_blocks(words)
+        except Exception as exc:
+            _record_failure(result, exc, stage="ocr")
+        return result
+
+    # ------------------------------------------------------------------ outputs
+
+    def write(self, result: DocumentResult, plan: dict[str, Path]) -> None:
+        """Write every selected output for ``result`` atomically."""
+        for writer in self.writers:
+            destination = plan[writer.name]
+            with atomic_destination(destination) as tmp:
+                writer.write(result, tmp)
+            log.info("wrote %s", destination)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _require_available(component: Any) -> None:
+    availability = component.availability()
+    if not availability.ok:
+        raise MissingDependencyError(
+            f"{component.name} is not available: {availability.reason}",
+            hint=availability.hint or None,
+        )
+
+
+def _guarded_pages(
+    document: LoadedDocument, indices: list[int]
+) -> Iterator[Page | PageResult]:
+    """Yield pages; a page that fails to load becomes a failed PageResult."""
+    pages = iter(document.pages(indices))
+    for position, index in enumerate(indices):
+        try:
+            page = next(pages)
+        except StopIteration:
+            return
+        except Exception as exc:
+            failed = PageResult(index=index, width=0, height=0, dpi=0)
+            _record_failure(failed, exc, stage="load")
+            yield failed
+            # A generator that raised is finished; resume after the bad page.
+            pages = iter(document.pages(indices[position + 1 :]))
+            continue
+        yield page
+
+
+class _timed:
+    """Add the elapsed seconds of a ``with`` block to ``result.timings[name]``."""
+
+    def __init__(self, result: PageResult, name: str) -> None:
+        self.result, self.name = result, name
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.result.timings[self.name] = self.result.timings.get(self.name, 0.0) + elapsed
+
+
+def _record_failure(result: PageResult, exc: BaseException, *, stage: str) -> None:
+    kind = type(exc).__name__
+    message = str(exc) if isinstance(exc, TairOcrError) else f"{kind}: {exc}"
+    if isinstance(exc, MemoryError):
+        message = "out of memory"
+    result.error = PageError(kind=kind, message=f"{stage}: {message}")
+    result.blocks = []
+    log.warning("page %d failed in %s: %s", result.index + 1, stage, message)
+    log.debug("page %d traceback", result.index + 1, exc_info=exc)
+
+
+def _to_original(word: Word, page: Page) -> Word:
+    """Map a word found on the working image to original page pixels."""
+    t = page.to_original
+    if t.is_identity:
+        return word
+    update: dict[str, Any] = {"bbox": t.box(word.bbox)}
+    if word.polygon:
+        update["polygon"] = t.points(word.polygon)
+    return word.model_copy(update=update)
+
+
+class _InMemoryDocument(LoadedDocument):
+    """A PIL image given to :meth:`Pipeline.run` directly."""
+
+    kind = "image"
+    page_count = 1
+
+    def __init__(self, image: Image.Image) -> None:
+        from tair_ocr.loaders.image import normalize_image
+
+        self._image, self._dpi, self._trusted, self._warnings = normalize_image(image)
+
+    def pages(self, indices: list[int]) -> Iterator[Page]:
+        for index in indices:
+            yield Page(
+                source=Path("<image>"),
+                index=index,
+                image=self._image,
+                dpi=self._dpi,
+                dpi_trusted=self._trusted,
+                warnings=list(self._warnings),
+            )
+

@@ -1,0 +1,225 @@
+"""The result data model: Word → Line → Block → PageResult → DocumentResult.
+
+All coordinates are pixels of the page *as loaded* (the original page raster at
+the load DPI, after EXIF orientation), origin top-left, x to the right, y down.
+Working-scale and restoration transforms are undone before words land here, so
+writers can place text on the original page with ``points = pixels * 72 / dpi``.
+
+The JSON output is :meth:`DocumentResult.model_dump_json`; it loads back with
+:meth:`DocumentResult.model_validate_json` (round-trip is tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Version of the JSON schema; bumped on incompatible changes.
+SCHEMA_VERSION = 1
+
+Point = tuple[float, float]
+
+
+class BBox(BaseModel):
+    """Axis-aligned box in page pixels; ``x1``/``y1`` are the right/bottom edges."""
+
+    model_config = ConfigDict(frozen=True)
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return max(0.0, self.x1 - self.x0)
+
+    @property
+    def height(self) -> float:
+        return max(0.0, self.y1 - self.y0)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def center(self) -> Point:
+        return ((self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2)
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+    def intersection(self, other: BBox) -> float:
+        """Area of the overlap with ``other`` (0 when they do not touch)."""
+        w = min(self.x1, other.x1) - max(self.x0, other.x0)
+        h = min(self.y1, other.y1) - max(self.y0, other.y0)
+        return w * h if w > 0 and h > 0 else 0.0
+
+    def iou(self, other: BBox) -> float:
+        inter = self.intersection(other)
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def union(self, other: BBox) -> BBox:
+        return BBox(
+            x0=min(self.x0, other.x0),
+            y0=min(self.y0, other.y0),
+            x1=max(self.x1, other.x1),
+            y1=max(self.y1, other.y1),
+        )
+
+    @classmethod
+    def enclosing(cls, boxes: Sequence[BBox]) -> BBox:
+        """The smallest box holding all ``boxes`` (which must not be empty)."""
+        if not boxes:
+            raise ValueError("enclosing() needs at least one box")
+        return cls(
+            x0=min(b.x0 for b in boxes),
+            y0=min(b.y0 for b in boxes),
+            x1=max(b.x1 for b in boxes),
+            y1=max(b.y1 for b in boxes),
+        )
+
+    @classmethod
+    def from_points(cls, points: Sequence[Point]) -> BBox:
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        return cls(x0=min(xs), y0=min(ys), x1=max(xs), y1=max(ys))
+
+
+Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Alternative(BaseModel):
+    """A competing reading of a word that lost in fusion, kept for provenance."""
+
+    text: str
+    confidence: Confidence
+    source: str
+
+
+class Word(BaseModel):
+    """One recognized word.
+
+    ``source`` says which reading produced it: an engine name (``"tesseract"``),
+    a spotter (``"spotter:terediff"``) or ``"fused"`` with the winners and
+    losers in ``alternatives``.
+    """
+
+    text: str
+    confidence: Confidence
+    bbox: BBox
+    #: Polygon in page pixels when the producer gives one (spotters, rotated text).
+    polygon: list[Point] | None = None
+    source: str
+    #: Ids that group words into lines and blocks as the producer saw them.
+    line_id: int | None = None
+    block_id: int | None = None
+    alternatives: list[Alternative] = Field(default_factory=list)
+    #: Markers such as ``"uncertain"`` or ``"kept-original"`` set by fusion.
+    flags: list[str] = Field(default_factory=list)
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _clamp(cls, value: float) -> float:
+        # Engines report 0-1 scores with float noise (1.0000001); clamp, don't fail.
+        return min(1.0, max(0.0, float(value)))
+
+
+class Line(BaseModel):
+    """Words on one text line, in reading order."""
+
+    bbox: BBox
+    words: list[Word]
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+class Block(BaseModel):
+    """A block (paragraph/column region) of lines, in reading order."""
+
+    bbox: BBox
+    lines: list[Line]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+
+class PageError(BaseModel):
+    """Why a page failed. The page is kept in the result with no words."""
+
+    kind: str
+    message: str
+
+
+class PageResult(BaseModel):
+    """Everything tair-ocr learned about one page."""
+
+    #: 0-based index of the page in its source document.
+    index: int
+    width: int
+    height: int
+    dpi: float
+    blocks: list[Block] = Field(default_factory=list)
+    #: Seconds spent per stage (``load``, ``restore``, ``ocr``, ...).
+    timings: dict[str, float] = Field(default_factory=dict)
+    #: Counters (``tiles_total``, ``tiles_skipped``, ...).
+    counters: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    error: PageError | None = None
+    engine: str | None = None
+    restorer: str | None = None
+    #: Working scale the page was restored/read at (1.0 = as loaded).
+    scale: float = 1.0
+    restored_image: str | None = None
+
+    @property
+    def page_number(self) -> int:
+        return self.index + 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def words(self) -> Iterator[Word]:
+        for block in self.blocks:
+            for line in block.lines:
+                yield from line.words
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(block.text for block in self.blocks)
+
+
+class DocumentResult(BaseModel):
+    """The result for one input file."""
+
+    schema_version: int = SCHEMA_VERSION
+    source: str
+    #: The loader that read the source (``"pdf"``, ``"image"``, ...).
+    kind: str
+    pages: list[PageResult] = Field(default_factory=list)
+    engine: str | None = None
+    restorer: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+    tair_ocr_version: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.pages)
+
+    @property
+    def failed_pages(self) -> list[PageResult]:
+        return [p for p in self.pages if not p.ok]
+
+    @property
+    def text(self) -> str:
+        """Plain text, pages separated by form feeds (as tesseract and pdftotext do)."""
+        return "\f".join(p.text for p in self.pages)

@@ -1,0 +1,99 @@
+"""Run settings, validated once at the boundary (CLI or Python API)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tair_ocr.errors import EmptyInputError, UsageError
+
+#: Output types written when none are asked for.
+DEFAULT_OUTPUT_TYPES = ("pdf", "txt")
+
+
+class Settings(BaseModel):
+    """Everything that shapes a run. Plugin options live in ``options``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    engine: str = "tesseract"
+    restorer: str = "none"
+    output_types: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUT_TYPES))
+    languages: list[str] = Field(default_factory=lambda: ["eng"])
+    #: Rasterisation DPI for PDF pages.
+    dpi: float = Field(default=300.0, gt=0, le=1200)
+    #: Page selection like ``"1-3,7"`` (1-based, inclusive); None for all pages.
+    pages: str | None = None
+    #: Working scale: None for automatic, or a fixed factor.
+    scale: float | None = Field(default=None, gt=0, le=8)
+    #: Parallel OCR workers (pages read at once).
+    jobs: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256)
+    #: Seconds per page for the OCR engine; None for no limit.
+    timeout: float | None = Field(default=180.0, gt=0)
+    #: Page filters to run in addition to the ones enabled by default.
+    filters: list[str] = Field(default_factory=list)
+    output_dir: Path = Path(".")
+    force: bool = False
+    #: Write the restored page images as PNG next to the outputs.
+    save_restored: bool = False
+    #: Options added by plugins (``add_options``), by destination name.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in value.split("+") if v]
+        if not value:
+            raise ValueError("at least one language is needed")
+        for lang in value:
+            if not re.fullmatch(r"[A-Za-z0-9_]+", lang):
+                raise ValueError(f"invalid language code {lang!r}")
+        return value
+
+    @field_validator("output_types", mode="before")
+    @classmethod
+    def _split_types(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("pages")
+    @classmethod
+    def _check_pages(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_page_ranges(value, page_count=None)
+        return value
+
+
+_RANGE = re.compile(r"^\s*(\d+)?\s*(-)?\s*(\d+)?\s*$")
+
+
+def parse_page_ranges(spec: str, page_count: int | None) -> list[int]:
+    """Turn ``"1-3,7,9-"`` into 0-based page indices, in the order given.
+
+    Pages past ``page_count`` are dropped; a selection that leaves nothing is an
+    :class:`EmptyInputError`. With ``page_count=None`` only the syntax is checked.
+    """
+    indices: list[int] = []
+    for part in spec.split(","):
+        match = _RANGE.match(part)
+        if not part.strip() or not match or (match[1] is None and match[3] is None):
+            raise UsageError(f"invalid page range {part!r} in {spec!r} (use e.g. 1-3,7,9-)")
+        first = int(match[1]) if match[1] else 1
+        last_given = int(match[3]) if match[3] else None
+        if match[2] is None:
+            last_given = first
+        if first < 1 or (last_given is not None and last_given < first):
+            raise UsageError(f"invalid page range {part!r}: pages count from 1, low to high")
+        if page_count is None:
+            continue
+        last = page_count if last_given is None else min(last_given, page_count)
+        indices.extend(i - 1 for i in range(first, last + 1) if i - 1 not in indices)
+    if page_count is not None and not indices:
+        raise EmptyInputError(f"page selection {spec!r} matches none of the {page_count} pages")
+    return indices
