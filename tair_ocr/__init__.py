@@ -9,8 +9,8 @@ The public API::
 from tair_ocr._version import __version__
 from tair_ocr.components import (
     Availability,
-    Loader,
     LoadedDocument,
+    Loader,
     OcrEngine,
     PageFilter,
     RestoredTiles,
@@ -84,4 +84,5 @@ __all__ = [
     "Word",
     "Writer",
     "__version__",
+    "hookimpl",
 ]

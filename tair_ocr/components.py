@@ -140,7 +140,7 @@ class Restorer(Component):
 
         return torch.float32
 
-    def restore_page_hint(self, page: np.ndarray) -> None:  # noqa: B027 - optional hook
+    def restore_page_hint(self, page: np.ndarray) -> None:
         """Optional: look at the whole page (H×W×3 uint8) before its tiles arrive,
         e.g. to detect binary fax pages or estimate global illumination."""
 

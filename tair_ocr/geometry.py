@@ -63,7 +63,9 @@ class Affine:
         if det == 0:
             raise ValueError("affine transform is not invertible")
         a, b, d, e = self.e / det, -self.b / det, -self.d / det, self.a / det
-        return Affine(a=a, b=b, c=-(a * self.c + b * self.f), d=d, e=e, f=-(d * self.c + e * self.f))
+        return Affine(
+            a=a, b=b, c=-(a * self.c + b * self.f), d=d, e=e, f=-(d * self.c + e * self.f)
+        )
 
     @property
     def is_identity(self) -> bool:

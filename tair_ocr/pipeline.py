@@ -18,7 +18,7 @@ from typing import Any
 from PIL import Image
 
 from tair_ocr._version import __version__
-from tair_ocr.components import Loader, LoadedDocument, OcrEngine, Restorer, Writer
+from tair_ocr.components import LoadedDocument, Loader, OcrEngine, Restorer, Writer
 from tair_ocr.errors import (
     InputError,
     MissingDependencyError,
@@ -83,6 +83,8 @@ class Pipeline:
             _require_available(component)
             component.configure(s.options)
         self._closed = False
+        #: ``<output dir>/<stem>`` while a run saves restored images, else None.
+        self._restored_prefix: Path | None = None
 
     # ------------------------------------------------------------------ selection
 
@@ -123,6 +125,7 @@ class Pipeline:
         """
         if self._closed:
             raise RuntimeError("this Pipeline is closed")
+        self._restored_prefix = None
         if isinstance(source, Image.Image):
             return self._run_document(_InMemoryDocument(source), "<image>", plan=None)
         path = Path(source)
@@ -132,6 +135,8 @@ class Pipeline:
         if write:
             out = Path(output_dir) if output_dir is not None else self.settings.output_dir
             plan = plan_outputs([path], out, self.writers, force=self.settings.force)[path]
+            if self.settings.save_restored:
+                self._restored_prefix = out / path.stem
         with self.open(path) as document:
             return self._run_document(document, str(path), plan=plan)
 
@@ -255,6 +260,11 @@ class Pipeline:
         prepared.result.scale = restored.scale
         prepared.result.counters.update(restored.counters)
         prepared.result.timings.update(restored.timings)
+        if self._restored_prefix is not None:
+            target = Path(f"{self._restored_prefix}.p{prepared.page.index + 1:04d}.restored.png")
+            with atomic_destination(target) as tmp:
+                restored.page.image.save(tmp, format="PNG")
+            prepared.result.restored_image = str(target)
 
     def _recognize(self, prepared: _PreparedPage) -> PageResult:
         page, result = prepared.page, prepared.result
@@ -293,9 +303,7 @@ def _require_available(component: Any) -> None:
         )
 
 
-def _guarded_pages(
-    document: LoadedDocument, indices: list[int]
-) -> Iterator[Page | PageResult]:
+def _guarded_pages(document: LoadedDocument, indices: list[int]) -> Iterator[Page | PageResult]:
     """Yield pages; a page that fails to load becomes a failed PageResult."""
     pages = iter(document.pages(indices))
     for position, index in enumerate(indices):
@@ -370,4 +378,3 @@ class _InMemoryDocument(LoadedDocument):
                 dpi_trusted=self._trusted,
                 warnings=list(self._warnings),
             )
-

@@ -1,0 +1,170 @@
+"""Data model, geometry, settings, layout and atomic outputs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tair_ocr.components import Writer
+from tair_ocr.errors import EmptyInputError, OutputExistsError, UsageError
+from tair_ocr.geometry import Affine
+from tair_ocr.layout import build_blocks, group_lines
+from tair_ocr.outputs import atomic_destination, plan_outputs
+from tair_ocr.results import BBox, DocumentResult, PageError, PageResult, Word
+from tair_ocr.settings import Settings, parse_page_ranges
+
+
+class TextWriter(Writer):
+    name = "txt"
+    suffix = ".txt"
+
+    def write(self, result, destination):
+        destination.write_text(result.text)
+
+
+def word(text, x0, y0, x1, y1, **kw):
+    return Word(
+        text=text, confidence=0.8, bbox=BBox(x0=x0, y0=y0, x1=x1, y1=y1), source="test", **kw
+    )
+
+
+def test_document_result_json_round_trip():
+    page = PageResult(
+        index=0,
+        width=100,
+        height=50,
+        dpi=300,
+        blocks=build_blocks([word("a", 1, 1, 5, 5, block_id=0, line_id=0)]),
+        timings={"ocr": 0.5},
+        counters={"tiles_skipped": 3},
+    )
+    failed = PageResult(
+        index=1,
+        width=100,
+        height=50,
+        dpi=300,
+        error=PageError(kind="RuntimeError", message="ocr: boom"),
+    )
+    doc = DocumentResult(source="x.pdf", kind="pdf", pages=[page, failed], engine="tesseract")
+    back = DocumentResult.model_validate_json(doc.model_dump_json())
+    assert back == doc
+    assert not back.ok and back.failed_pages[0].page_number == 2
+
+
+def test_confidence_is_clamped_but_type_checked():
+    assert word("a", 0, 0, 1, 1).model_copy(update={}).confidence == 0.8
+    w = Word(text="a", confidence=1.0000001, bbox=BBox(x0=0, y0=0, x1=1, y1=1), source="t")
+    assert w.confidence == 1.0
+    with pytest.raises(ValueError):
+        Word(text="a", confidence="high", bbox=BBox(x0=0, y0=0, x1=1, y1=1), source="t")
+
+
+@given(
+    st.floats(0.1, 8),
+    st.floats(-50, 50),
+    st.floats(-50, 50),
+    st.floats(-30, 30),
+    st.floats(0, 500),
+    st.floats(0, 500),
+)
+def test_affine_inverse_and_composition(s, tx, ty, deg, x, y):
+    t = Affine.translation(tx, ty) @ Affine.rotation(deg, (10, 20)) @ Affine.scaling(s)
+    px, py = t.inverse().point(t.point((x, y)))
+    assert px == pytest.approx(x, abs=1e-6) and py == pytest.approx(y, abs=1e-6)
+
+
+def test_affine_maps_boxes():
+    box = BBox(x0=10, y0=20, x1=30, y1=40)
+    assert Affine.scaling(0.5).box(box) == BBox(x0=5, y0=10, x1=15, y1=20)
+    rotated = Affine.rotation(90, (0, 0)).box(box)
+    assert rotated.width == pytest.approx(20) and rotated.height == pytest.approx(20)
+
+
+@pytest.mark.parametrize(
+    ("spec", "count", "expected"),
+    [
+        ("1-3", 10, [0, 1, 2]),
+        ("2,5-", 6, [1, 4, 5]),
+        ("-2", 5, [0, 1]),
+        ("3-100", 4, [2, 3]),
+        ("4,1", 5, [3, 0]),
+        ("1,1-2", 3, [0, 1]),
+    ],
+)
+def test_page_ranges(spec, count, expected):
+    assert parse_page_ranges(spec, count) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "a", "3-1", "0", "1--2", "1,,2"])
+def test_bad_page_ranges(spec):
+    with pytest.raises(UsageError):
+        parse_page_ranges(spec, 10)
+
+
+def test_page_selection_past_the_end_is_empty():
+    with pytest.raises(EmptyInputError):
+        parse_page_ranges("5-", 3)
+
+
+def test_settings_validation():
+    s = Settings(languages="eng+deu", output_types="pdf, txt")
+    assert s.languages == ["eng", "deu"] and s.output_types == ["pdf", "txt"]
+    with pytest.raises(ValueError):
+        Settings(languages="eng;rm -rf")
+    with pytest.raises(ValueError):
+        Settings(jobs=0)
+
+
+def test_layout_from_ids_keeps_engine_order():
+    words = [
+        word("b1", 0, 100, 10, 110, block_id=1, line_id=5),
+        word("a1", 0, 0, 10, 10, block_id=0, line_id=1),
+        word("a2", 20, 0, 30, 10, block_id=0, line_id=1),
+        word("b2", 20, 100, 30, 110, block_id=1, line_id=5),
+    ]
+    blocks = build_blocks(words)
+    assert [b.text for b in blocks] == ["b1 b2", "a1 a2"]
+
+
+def test_layout_geometry_groups_lines_and_blocks():
+    words = [
+        word("world", 60, 2, 100, 22),
+        word("hello", 0, 0, 50, 20),
+        word("next", 0, 30, 40, 50),
+        word("far", 0, 400, 30, 420),
+    ]
+    assert [[w.text for w in ln] for ln in group_lines(words)] == [
+        ["hello", "world"],
+        ["next"],
+        ["far"],
+    ]
+    blocks = build_blocks(words)
+    assert [b.text for b in blocks] == ["hello world\nnext", "far"]
+
+
+def test_plan_outputs_refuses_existing_and_clashes(tmp_path):
+    writer = TextWriter()
+    a, b = tmp_path / "x" / "doc.pdf", tmp_path / "y" / "doc.pdf"
+    with pytest.raises(UsageError, match="both write"):
+        plan_outputs([a, b], tmp_path, [writer], force=False)
+    (tmp_path / "doc.txt").write_text("old")
+    with pytest.raises(OutputExistsError, match="--force"):
+        plan_outputs([a], tmp_path, [writer], force=False)
+    assert plan_outputs([a], tmp_path, [writer], force=True)[a]["txt"] == tmp_path / "doc.txt"
+
+
+def test_atomic_destination_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_destination(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]
+    with atomic_destination(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)
