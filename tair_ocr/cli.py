@@ -20,9 +20,10 @@ from typing import Any
 
 from tair_ocr._version import __version__
 from tair_ocr.errors import ExitCode, TairOcrError
+from tair_ocr.outputs import plan_outputs
 from tair_ocr.plugins import PluginManager
 from tair_ocr.progress import default_progress
-from tair_ocr.settings import DEFAULT_OUTPUT_TYPES
+from tair_ocr.settings import DEFAULT_OUTPUT_TYPES, FUSION_MODES
 
 log = logging.getLogger("tair_ocr")
 
@@ -55,6 +56,7 @@ other commands:
 
 examples:
   tair-ocr scan.pdf --engine tesseract
+  tair-ocr scan.pdf --engine tesseract,rapidocr --restorer auto --fusion vote
   tair-ocr photo.jpg -o out --output-type pdf,txt,json --lang eng+deu
   tair-ocr book.pdf --pages 1-10 --restorer auto -j 2
 """
@@ -106,9 +108,20 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "-e",
         "--engine",
-        default="tesseract",
-        metavar="NAME",
-        help=f"OCR engine: {', '.join(plugins.engines.names())} (default: %(default)s)",
+        default="auto",
+        metavar="NAME[,NAME]",
+        help=f"OCR engine: {', '.join(plugins.engines.names())}; a comma list runs "
+        "several and fuses their readings (default: auto, every engine usable here)",
+    )
+    parser.add_argument(
+        "--fusion",
+        choices=FUSION_MODES,
+        default="conservative",
+        help="how readings of several engines, the restorer's spotter and the unrestored "
+        "page are combined: off (first engine only), conservative (best-supported "
+        "reading; keeps the unrestored reading where restoration changed a word on weak "
+        "evidence), vote (character-level voting; only flags such words) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "-r",
@@ -247,6 +260,7 @@ def _run(argv: list[str]) -> int:
             plugin_manager=plugins,
             progress=progress,
             engine=args.engine,
+            fusion=args.fusion,
             restorer=args.restorer,
             output_types=args.output_type,
             languages=args.lang,
@@ -261,6 +275,15 @@ def _run(argv: list[str]) -> int:
             save_restored=args.save_restored,
             options=options,
         )
+    except TairOcrError as exc:
+        progress.close()
+        _report(exc, args.verbose)
+        return exc.exit_code
+
+    try:
+        # Refuse inputs that would write the same outputs before any work starts
+        # (existing outputs are checked per input, so the others still run).
+        plan_outputs(args.inputs, args.output_dir, pipeline.writers, force=True)
     except TairOcrError as exc:
         progress.close()
         _report(exc, args.verbose)
