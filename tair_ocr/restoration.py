@@ -1,0 +1,378 @@
+"""The restoration stage: working scale, then tile-wise restoration of one page.
+
+:func:`restore_page` runs the *prepare* and *restore* steps of the data path
+(ARCHITECTURE.md): it enlarges small text to the working scale, cuts the working
+image into overlapping tiles, skips blank tiles, sends the others to the restorer
+in batches (halving the batch on out-of-memory), blends the restored tiles back
+without seams and maps the words the restorer's spotter read to page pixels.
+Tiling, blending and word mapping live in :mod:`tair_ocr.tiling`, the text-size
+measurement in :mod:`tair_ocr.working_scale`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from tair_ocr.components import RestoredTiles, Restorer
+from tair_ocr.errors import PluginError, UsageError
+from tair_ocr.geometry import Affine
+from tair_ocr.page import Page
+from tair_ocr.results import Word
+from tair_ocr.tiling import (
+    BlankDetector,
+    Stitcher,
+    Tile,
+    TileGrid,
+    deduplicate_words,
+    extract_tile,
+    map_spotted_words,
+    upsample_tile,
+)
+from tair_ocr.working_scale import auto_scale, resample
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DEFAULT_OVERLAP", "MAX_RESTORED_PIXELS", "RestoredPage", "restore_page"]
+
+log = logging.getLogger(__name__)
+
+#: Overlap between neighbouring tiles, in input pixels (at most a quarter tile).
+DEFAULT_OVERLAP = 64
+#: Largest restored page (pixels): an A3 page at about 900 dpi. The automatic
+#: working scale stays below it; a fixed scale beyond it is an error.
+MAX_RESTORED_PIXELS = 160_000_000
+#: Tile rows the stitcher may hold before a partial batch is run to let them finish.
+_MAX_OPEN_ROWS = 3
+#: BT.601 luma weights, to turn a restorer's RGB output into an "L" page.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass
+class RestoredPage:
+    """A page after the restoration stage."""
+
+    #: The working image after restoration; ``page.to_original`` maps its pixels
+    #: to the pixels of the page as loaded.
+    page: Page
+    #: Words the restorer's spotter read, in pixels of ``page.image``.
+    spotted: list[Word] = field(default_factory=list)
+    #: Scale from the input page's pixels to the restored pixels (working scale
+    #: times the restorer's own upscale).
+    scale: float = 1.0
+    #: ``tiles_total``, ``tiles_restored``, ``tiles_skipped``, ``batches``, ``oom_retries``.
+    counters: dict[str, int] = field(default_factory=dict)
+    #: Seconds spent in ``prepare`` (working scale) and ``restore`` (tiles).
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def restore_page(
+    page: Page,
+    restorer: Restorer,
+    *,
+    scale: float | None = None,
+    overlap: int | None = None,
+    tile_size: int | None = None,
+    batch_size: int | None = None,
+    skip_blank: bool = True,
+) -> RestoredPage:
+    """Bring ``page`` to its working scale and restore it tile by tile.
+
+    ``scale`` is the total factor from ``page`` to the restored image: ``None``
+    chooses it from the text size (:func:`tair_ocr.working_scale.auto_scale`). A
+    restorer that upscales by ``s`` itself gets the page resampled by ``scale / s``
+    first. ``tile_size`` and ``batch_size`` default to the restorer's; ``overlap``
+    to :data:`DEFAULT_OVERLAP`, or a quarter tile for tiles under 256 px.
+    ``skip_blank=False`` sends every tile to the restorer.
+
+    An identity restorer (``is_identity``) only gets the page scaled. Raises
+    :class:`~tair_ocr.errors.PluginError` when the restorer breaks its contract
+    (wrong output shape, NaN) and re-raises its out-of-memory error when even a
+    batch of one tile does not fit.
+    """
+    # 1. Working scale.
+    started = time.perf_counter()
+    s = _restorer_scale(restorer)
+    image = _normalise_mode(page.image)
+    work = page if image is page.image else page.transformed(image, Affine())
+    if scale is None:
+        factor, text = auto_scale(image)
+        limit = (MAX_RESTORED_PIXELS / max(1, image.width * image.height)) ** 0.5
+        if factor > limit:
+            log.info("working scale %.2f capped at %.2f (page too large)", factor, limit)
+            factor = max(1.0, limit)
+        log.debug(
+            "text x-height %.1f px (cap %.1f): working scale %.2f",
+            text.x_height,
+            text.cap_height,
+            factor,
+        )
+    else:
+        factor = float(scale)
+        if not factor > 0:
+            raise UsageError(f"the working scale must be positive, got {scale}")
+        if factor * factor * image.width * image.height > MAX_RESTORED_PIXELS:
+            raise UsageError(
+                f"page of {image.width}×{image.height} px at scale {factor:g} would be "
+                f"{factor * factor * image.width * image.height / 1e6:.0f} Mpx; "
+                f"the limit is {MAX_RESTORED_PIXELS / 1e6:.0f} Mpx: use a smaller --scale"
+            )
+    effective = 1 if restorer.is_identity else s
+    resampled, to_previous = resample(image, factor / effective)
+    if resampled is not image:
+        work = work.transformed(resampled, to_previous)
+    prepare_seconds = time.perf_counter() - started
+    counters = dict.fromkeys(
+        ("tiles_total", "tiles_restored", "tiles_skipped", "batches", "oom_retries"), 0
+    )
+    timings = {"prepare": prepare_seconds}
+
+    if restorer.is_identity:
+        timings["restore"] = 0.0
+        return RestoredPage(page=work, scale=factor, counters=counters, timings=timings)
+
+    # 2.-7. Tiles: hint, grid, blank skipping, batches, stitching, spotted words.
+    started = time.perf_counter()
+    run = _TileRun(
+        restorer,
+        np.asarray(work.image),
+        scale=s,
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        skip_blank=skip_blank,
+        counters=counters,
+    )
+    pixels, spotted = run.restore()
+    del run  # the input pixels: the output image is built next
+
+    # 8. The restored page: exact affine from the restored to the working pixels.
+    out_image = Image.fromarray(pixels[..., 0] if work.image.mode == "L" else pixels)
+    del pixels
+    to_work = Affine.scaling(work.width / out_image.width, work.height / out_image.height)
+    restored = work.transformed(out_image, to_work)
+    timings["restore"] = time.perf_counter() - started
+    return RestoredPage(
+        page=restored, spotted=spotted, scale=factor, counters=counters, timings=timings
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _restorer_scale(restorer: Restorer) -> int:
+    s = getattr(restorer, "scale", 1)
+    if not isinstance(s, int) or isinstance(s, bool) or s < 1:
+        raise PluginError(f"restorer {restorer.name!r} declares scale {s!r}; expected an int >= 1")
+    return s
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    """The page as 8-bit "L" or "RGB" (what the tile stage and the writers handle)."""
+    if image.mode in ("L", "RGB"):
+        return image
+    if image.mode in ("1", "I", "I;16", "I;16B", "I;16L", "F", "LA", "La"):
+        return image.convert("L")
+    return image.convert("RGB")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    try:
+        import torch
+
+        if isinstance(exc, torch.OutOfMemoryError):
+            return True
+    except (ImportError, AttributeError):
+        pass
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _release_accelerator_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # only a courtesy to the allocator; never fail on it
+        pass
+
+
+class _TileRun:
+    """One page through the tile stage (steps 2–7 of :func:`restore_page`)."""
+
+    def __init__(
+        self,
+        restorer: Restorer,
+        pixels: np.ndarray,
+        *,
+        scale: int,
+        tile_size: int | None,
+        overlap: int | None,
+        batch_size: int | None,
+        skip_blank: bool,
+        counters: dict[str, int],
+    ) -> None:
+        self.restorer = restorer
+        self.pixels = pixels if pixels.ndim == 3 else pixels[..., None]
+        self.channels = self.pixels.shape[2]
+        self.scale = scale
+        size = int(tile_size if tile_size is not None else restorer.tile_size)
+        if size < 1:
+            raise UsageError(f"tile size must be positive, got {size}")
+        if overlap is None:
+            overlap = min(DEFAULT_OVERLAP, size // 4)
+        h, w = self.pixels.shape[:2]
+        try:
+            self.grid = TileGrid.cover(w, h, size, int(overlap))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.batch_size = int(batch_size if batch_size is not None else restorer.batch_size)
+        if self.batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, got {self.batch_size}")
+        self.skip_blank = skip_blank
+        self.counters = counters
+        self.source = f"spotter:{restorer.name}"
+        self.words: list[Word] = []
+
+    def restore(self) -> tuple[np.ndarray, list[Word]]:
+        pixels, grid = self.pixels, self.grid
+        # 2. The restorer sees the whole page once (as H×W×3; an "L" page is a
+        # read-only broadcast view, not a copy).
+        hint = pixels if self.channels == 3 else np.broadcast_to(pixels, (*pixels.shape[:2], 3))
+        self.restorer.restore_page_hint(hint)
+
+        detector = BlankDetector(pixels) if self.skip_blank else None
+        stitcher = Stitcher(grid, self.scale, self.channels)
+        self.counters["tiles_total"] = len(grid)
+        pending: list[tuple[Tile, np.ndarray]] = []
+        # 3.-6. Tiles in row-major order: blank ones are resampled and stitched at
+        # once, the others wait for a full batch.
+        for tile in grid:
+            if pending and tile.row - stitcher.next_row >= _MAX_OPEN_ROWS:
+                # Rows wait for a pending tile: run a short batch to bound memory.
+                self._run(pending, stitcher)
+                pending = []
+            array = extract_tile(pixels, tile, grid.size)
+            if detector is not None and detector.is_blank(array):
+                self.counters["tiles_skipped"] += 1
+                planes = array.transpose(2, 0, 1).astype(np.float32)
+                planes /= 255.0
+                stitcher.add(tile, upsample_tile(planes, self.scale))
+                continue
+            pending.append((tile, array))
+            if len(pending) >= self.batch_size:
+                self._run(pending, stitcher)
+                pending = []
+        if pending:
+            self._run(pending, stitcher)
+        assert stitcher.done, "every tile row must have been written"
+        # 7. One reading per word.
+        return stitcher.output, deduplicate_words(self.words)
+
+    def _run(self, tiles: list[tuple[Tile, np.ndarray]], stitcher: Stitcher) -> None:
+        """Restore ``tiles`` in batches of at most ``batch_size``, halving it for
+        good on out-of-memory; a single tile that does not fit re-raises."""
+        start = 0
+        while start < len(tiles):
+            chunk = tiles[start : start + self.batch_size]
+            try:
+                result = self._call(chunk)
+            except Exception as exc:
+                if not _is_out_of_memory(exc) or len(chunk) == 1:
+                    raise
+                failed = len(chunk)
+            else:
+                failed = 0
+            if failed:
+                # Outside the except block, so the failed batch's tensors are freed.
+                _release_accelerator_memory()
+                self.batch_size = max(1, failed // 2)
+                self.counters["oom_retries"] += 1
+                log.warning(
+                    "restorer out of memory on %d tiles; retrying with %d", failed, self.batch_size
+                )
+                continue
+            self._stitch(chunk, result, stitcher)
+            start += len(chunk)
+
+    def _call(self, chunk: list[tuple[Tile, np.ndarray]]) -> RestoredTiles:
+        import torch
+
+        size = self.grid.size
+        batch = np.empty((len(chunk), 3, size, size), dtype=np.float32)
+        for i, (_, array) in enumerate(chunk):
+            np.divide(array[..., 0], 255.0, out=batch[i, 0])
+            if self.channels == 1:
+                batch[i, 1] = batch[i, 2] = batch[i, 0]
+            else:
+                np.divide(array[..., 1], 255.0, out=batch[i, 1])
+                np.divide(array[..., 2], 255.0, out=batch[i, 2])
+        tensor = torch.from_numpy(batch)
+        tensor = tensor.to(device=self.restorer.device, dtype=self.restorer.dtype)
+        del batch
+        with torch.no_grad():
+            result = self.restorer.restore(tensor)
+        del tensor
+        return self._check(result, len(chunk))
+
+    def _check(self, result: RestoredTiles, n: int) -> RestoredTiles:
+        name = self.restorer.name
+        if not isinstance(result, RestoredTiles):
+            raise PluginError(
+                f"restorer {name!r} returned {type(result).__name__}, not RestoredTiles"
+            )
+        out = self.grid.size * self.scale
+        shape = tuple(getattr(result.images, "shape", ()))
+        if len(shape) != 4 or shape[0] != n or shape[1] not in (1, 3) or shape[2:] != (out, out):
+            raise PluginError(
+                f"restorer {name!r} returned images of shape {shape} for {n} tiles; "
+                f"expected {(n, 3, out, out)}"
+            )
+        if result.words and len(result.words) != n:
+            raise PluginError(
+                f"restorer {name!r} returned words for {len(result.words)} tiles, not {n}"
+            )
+        return result
+
+    def _stitch(
+        self, chunk: list[tuple[Tile, np.ndarray]], result: RestoredTiles, stitcher: Stitcher
+    ) -> None:
+        images = _to_numpy(result.images)
+        # NaN propagates through min/max; no boolean temporary.
+        if not (np.isfinite(images.min()) and np.isfinite(images.max())):
+            raise PluginError(f"restorer {self.restorer.name!r} returned NaN or infinite values")
+        # A copy: the restorer may still hold (and share memory with) its output.
+        images = np.clip(images, 0.0, 1.0)
+        for i, (tile, _) in enumerate(chunk):
+            stitcher.add(tile, self._to_page_channels(images[i]))
+            if result.words and result.words[i]:
+                self.words += map_spotted_words(
+                    result.words[i], tile, self.grid, self.scale, source=self.source
+                )
+        self.counters["tiles_restored"] += len(chunk)
+        self.counters["batches"] += 1
+
+    def _to_page_channels(self, image: np.ndarray) -> np.ndarray:
+        """C×H×W restorer output in [0, 1] -> (page channels)×H×W."""
+        if self.channels == 1 and image.shape[0] == 3:
+            gray = image[0] * _LUMA[0]
+            gray += image[1] * _LUMA[1]
+            gray += image[2] * _LUMA[2]
+            return gray[None]
+        if self.channels == 3 and image.shape[0] == 1:
+            return np.broadcast_to(image, (3, *image.shape[1:]))
+        return image
+
+
+def _to_numpy(images: torch.Tensor) -> np.ndarray:
+    import torch
+
+    return images.detach().to("cpu", torch.float32).numpy()

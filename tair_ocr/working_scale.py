@@ -1,0 +1,161 @@
+"""The working scale: how much to enlarge a page so its text is the size OCR reads best.
+
+Target. Tesseract's documentation (FAQ, "Is there a minimum text size?") says
+accuracy drops off below 10 pt at 300 dpi, where the x-height is about 20 px,
+rapidly below 8 pt (x-height about 16 px), and that below an x-height of 10 px
+there is little chance of accurate results. Tests of the LSTM engine put the best
+capital height at about 30–33 px. So:
+
+* a page whose x-height is at least :data:`MIN_X_HEIGHT` (16 px) is read as is
+  (resampling a readable page only costs time and adds interpolation blur);
+* smaller text is enlarged so its x-height reaches :data:`TARGET_X_HEIGHT`
+  (22 px, i.e. 11-pt text at 300 dpi, capital height about 31 px);
+* the factor stays within ``[1, 4]``: pages are never shrunk below their loaded
+  size, and past 4× the interpolation invents nothing the OCR could use;
+* a page where no text is found keeps factor 1.
+
+Measuring. The page is binarised (dark against a local mean, and darker than the
+global Otsu threshold, so shading and noise do not count as ink) and its connected
+components are measured. Specks, rules, frames and blobs larger than a line are
+ignored. The capital/ascender height is the 80th percentile of the remaining
+heights; the x-height is the median of the components between 45 % and 82 % of it
+(lower-case letters without ascenders, the most common letters in running text);
+when those are rare (all capitals, digits) it is taken as 0.7 × the capital
+height, the usual ratio for Latin fonts.
+
+Resampling. :func:`resample` scales with Pillow's bicubic filter, which samples
+output pixel ``i`` at input position ``(i + 0.5)·w/W − 0.5``; the affine it
+returns, ``x_in = x_out · w/W``, is exact in the same pixel-edge coordinates, so
+boxes found on the working image map back to the page without drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from tair_ocr.geometry import Affine
+
+__all__ = [
+    "MAX_AUTO_SCALE",
+    "MIN_X_HEIGHT",
+    "TARGET_X_HEIGHT",
+    "TextSize",
+    "auto_scale",
+    "choose_scale",
+    "estimate_text_size",
+    "resample",
+]
+
+#: x-height (px) text is enlarged to.
+TARGET_X_HEIGHT = 22.0
+#: x-height (px) from which a page is left at its loaded size.
+MIN_X_HEIGHT = 16.0
+#: Largest automatic working scale.
+MAX_AUTO_SCALE = 4.0
+#: Fewer letter-like components than this: "no text found".
+MIN_COMPONENTS = 12
+
+
+@dataclass(frozen=True)
+class TextSize:
+    """Text size measured on a page, in pixels of that page (0 when none found)."""
+
+    x_height: float
+    cap_height: float
+    #: Letter-like components measured.
+    components: int
+
+    @property
+    def found(self) -> bool:
+        return self.x_height > 0
+
+
+def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return np.asarray(image if image.mode == "L" else image.convert("L"))
+    array = np.asarray(image)
+    if array.ndim == 3:
+        import cv2
+
+        return cv2.cvtColor(np.ascontiguousarray(array[..., :3]), cv2.COLOR_RGB2GRAY)
+    return array.astype(np.uint8, copy=False)
+
+
+def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
+    """Measure the x-height and capital height of the text on a page (see the
+    module docstring). ``image`` is a PIL image or an H×W(×3) uint8 array."""
+    import cv2
+
+    gray = np.ascontiguousarray(_gray(image))
+    h, w = gray.shape
+    if h < 8 or w < 8:
+        return TextSize(0.0, 0.0, 0)
+    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = float(np.percentile(gray[:: max(1, h // 512), :: max(1, w // 512)], 90))
+    if paper - otsu < 20:
+        # No two populations (a blank or flat page): nothing to measure.
+        return TextSize(0.0, 0.0, 0)
+    # A local mean wide enough to hold a few letters, for shaded photos.
+    window = max(31, (min(h, w) // 20) | 1)
+    local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
+    ink = (gray <= otsu) & (gray.astype(np.int16) < local.astype(np.int16) - 10)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
+    if count <= 1:
+        return TextSize(0.0, 0.0, 0)
+    x, y, cw, ch, area = (stats[1:, i].astype(np.int64) for i in range(5))
+    inside = (x > 0) & (y > 0) & (x + cw < w) & (y + ch < h)  # scan borders, not text
+    keep = (
+        inside
+        & (ch >= 3)
+        & (area >= 4)
+        & (ch <= h / 2)  # not pictures or page-sized shadows
+        & (cw <= 25 * ch)  # words merged at low resolution, but not rules
+        & (area >= 0.08 * cw * ch)  # not frames or table grids
+    )
+    heights = ch[keep].astype(np.float64)
+    if heights.size < MIN_COMPONENTS:
+        return TextSize(0.0, 0.0, int(heights.size))
+    cap = float(np.percentile(heights, 80))
+    small = heights[(heights >= 0.45 * cap) & (heights <= 0.82 * cap)]
+    x_height = float(np.median(small)) if small.size >= 0.25 * heights.size else 0.7 * cap
+    return TextSize(x_height=x_height, cap_height=cap, components=int(heights.size))
+
+
+def choose_scale(
+    text: TextSize,
+    *,
+    target: float = TARGET_X_HEIGHT,
+    minimum: float = MIN_X_HEIGHT,
+    max_scale: float = MAX_AUTO_SCALE,
+) -> float:
+    """The working scale for text of size ``text``: 1.0 when no text was found or
+    its x-height is at least ``minimum``, else ``target / x_height`` within
+    ``[1, max_scale]``."""
+    if not text.found or text.x_height >= minimum:
+        return 1.0
+    return float(np.clip(target / text.x_height, 1.0, max_scale))
+
+
+def auto_scale(image: Image.Image | np.ndarray) -> tuple[float, TextSize]:
+    """Measure the text on ``image`` and choose its working scale."""
+    text = estimate_text_size(image)
+    return choose_scale(text), text
+
+
+def resample(image: Image.Image, factor: float) -> tuple[Image.Image, Affine]:
+    """``image`` scaled by ``factor`` (output size rounded to whole pixels) and the
+    exact affine from the new image's pixels to ``image``'s pixels.
+
+    Returns ``image`` itself and the identity when the size would not change.
+    """
+    if not factor > 0:
+        raise ValueError(f"scale factor must be positive, got {factor}")
+    w, h = image.size
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if size == (w, h):
+        return image, Affine()
+    out = image.resize(size, Image.Resampling.BICUBIC)
+    return out, Affine.scaling(w / size[0], h / size[1])
