@@ -26,6 +26,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from tair_ocr.components import Loader, OcrEngine, PageFilter, Restorer, Writer
+    from tair_ocr.fusion import Reading
+    from tair_ocr.results import Word
 
 hookspec = pluggy.HookspecMarker("tair_ocr")
 
@@ -116,4 +118,33 @@ def check_options(options: dict[str, Any]) -> None:
     Called once per run with all options (as a dict). Raise
     :class:`tair_ocr.errors.UsageError` with a clear message for invalid values.
     All implementations run.
+    """
+
+
+# --------------------------------------------------------------------------- fusion
+
+
+@hookspec(firstresult=True)
+def fuse_readings(readings: list[Reading], mode: str) -> list[Word] | None:
+    """Fuse several readings of one page into its final words.
+
+    Called once per page when more than one reading exists: the selected engines
+    on the restored page, the restorer's spotted words and, when a restorer ran,
+    the same engines on the page before restoration. Each
+    :class:`~tair_ocr.fusion.Reading` holds words in original page pixels, its
+    ``source``, whether it was read from ``restored`` pixels, its ``kind``
+    (``"engine"`` or ``"spotter"``), the ``engine`` that made it and a vote
+    ``weight``. ``mode`` is
+    ``"conservative"`` or ``"vote"`` (``--fusion``; ``"off"`` never calls it).
+
+    **First result wins**: the first implementation that returns a list (not
+    None) decides; plugins run before the built-in strategy
+    (:mod:`tair_ocr.fusion`), so a plugin replaces it by returning words and
+    defers to it by returning None. Returned words keep their provenance
+    (``source``, ``alternatives``) and mark guard decisions in ``flags``
+    (``"kept-original"``, ``"uncertain"``), which the pipeline counts into
+    ``PageResult.counters``.
+
+    :returns: the fused words in reading order, or None to let the next
+        implementation decide.
     """

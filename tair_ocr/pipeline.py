@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,11 @@ from tair_ocr.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from tair_ocr.fusion import Reading, fusion_counters
 from tair_ocr.layout import build_blocks
 from tair_ocr.outputs import atomic_destination, plan_outputs
 from tair_ocr.page import Page
-from tair_ocr.plugins import PluginManager
+from tair_ocr.plugins import DEFAULT_PLUGINS, PluginManager
 from tair_ocr.progress import NoProgress, ProgressReporter
 from tair_ocr.results import DocumentResult, PageError, PageResult, Word
 from tair_ocr.settings import Settings, parse_page_ranges
@@ -44,6 +47,9 @@ class _PreparedPage:
     page: Page
     result: PageResult
     spotted: list[Word] = field(default_factory=list)
+    #: The page before restoration (after filters), kept only when a restorer ran
+    #: and fusion is on: the engines read it too, for the hallucination guard.
+    unrestored: Page | None = None
 
 
 class Pipeline:
@@ -75,18 +81,54 @@ class Pipeline:
         s = self.settings
         self.plugins.check_options(s.model_dump())
 
-        self.engine: OcrEngine = self.plugins.engines.get(s.engine)
+        #: The engines whose readings are fused; the first is the primary engine.
+        self.engines: list[OcrEngine] = self._select_engines(s.engines)
+        self.engine: OcrEngine = self.engines[0]
         self.restorer: Restorer = self._select_restorer(s.restorer)
         self.writers: list[Writer] = [self.plugins.writers.get(t) for t in s.output_types]
         self.filters = self._select_filters(s.filters)
-        for component in (self.engine, self.restorer, *self.writers, *self.filters):
-            _require_available(component)
+        # Engines that are not thread-safe read one page at a time, while the
+        # other engines may read other pages meanwhile.
+        self._engine_locks = {e.name: threading.Lock() for e in self.engines if not e.parallel_safe}
+        for component in (*self.engines, self.restorer, *self.writers, *self.filters):
+            # Options first: availability may depend on them (a weights folder, a device).
             component.configure(s.options)
+            _require_available(component)
         self._closed = False
         #: ``<output dir>/<stem>`` while a run saves restored images, else None.
         self._restored_prefix: Path | None = None
 
     # ------------------------------------------------------------------ selection
+
+    def _select_engines(self, names: list[str]) -> list[OcrEngine]:
+        registry = self.plugins.engines
+        fusion_off = self.settings.fusion == "off"
+        if names != ["auto"]:
+            if len(names) > 1 and fusion_off:
+                raise UsageError(
+                    "--fusion off reads with one engine; name one with --engine or turn fusion on"
+                )
+            return [registry.get(name) for name in names]
+        usable, unusable = [], []
+        for engine in registry:
+            availability = _availability(engine)
+            (usable if availability.ok else unusable).append((engine, availability))
+        if not usable:
+            reasons = "; ".join(f"{e.name}: {a.reason}" for e, a in unusable)
+            hints = "; ".join(a.hint for _, a in unusable if a.hint)
+            raise MissingDependencyError(
+                f"no OCR engine is available ({reasons or 'none installed'})", hint=hints or None
+            )
+        # Built-in engines first: the first engine is the one "--fusion off" keeps.
+        usable.sort(key=lambda item: registry.plugin_of(item[0].name) not in DEFAULT_PLUGINS)
+        engines = [engine for engine, _ in usable][: 1 if fusion_off else None]
+        log.info("engine 'auto': %s", ", ".join(e.name for e in engines))
+        return engines
+
+    @property
+    def engine_label(self) -> str:
+        """The engine names joined by commas (what results record as ``engine``)."""
+        return ",".join(e.name for e in self.engines)
 
     def _select_restorer(self, name: str) -> Restorer:
         if name != "auto":
@@ -189,7 +231,7 @@ class Pipeline:
         result = DocumentResult(
             source=source,
             kind=document.kind,
-            engine=self.engine.name,
+            engine=self.engine_label,
             restorer=self.restorer.name,
             languages=list(s.languages),
             tair_ocr_version=__version__,
@@ -207,7 +249,7 @@ class Pipeline:
     def _process_pages(self, document: LoadedDocument, indices: list[int]) -> Iterator[PageResult]:
         """Prepare and restore pages in this thread (one model, batched tiles),
         and OCR up to ``jobs`` of them at once in worker threads."""
-        workers = self.settings.jobs if self.engine.parallel_safe else 1
+        workers = self.settings.jobs if any(e.parallel_safe for e in self.engines) else 1
         pending: deque[Future[PageResult] | PageResult] = deque()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
             for page in _guarded_pages(document, indices):
@@ -236,7 +278,7 @@ class Pipeline:
             width=page.original_size[0],
             height=page.original_size[1],
             dpi=page.dpi,
-            engine=self.engine.name,
+            engine=self.engine_label,
             restorer=self.restorer.name,
             warnings=list(page.warnings),
         )
@@ -246,6 +288,8 @@ class Pipeline:
                 for page_filter in self.filters:
                     prepared.page = page_filter.apply(prepared.page)
             if not self.restorer.is_identity or self.settings.scale is not None:
+                if not self.restorer.is_identity and self.settings.fusion != "off":
+                    prepared.unrestored = prepared.page
                 self._restore(prepared)
         except Exception as exc:
             _record_failure(result, exc, stage="restore")
@@ -267,18 +311,82 @@ class Pipeline:
             prepared.result.restored_image = str(target)
 
     def _recognize(self, prepared: _PreparedPage) -> PageResult:
-        page, result = prepared.page, prepared.result
-        s = self.settings
+        result = prepared.result
         try:
-            with _timed(result, "ocr"):
-                words = self.engine.recognize(
-                    page.image, languages=s.languages, dpi=page.working_dpi, timeout=s.timeout
-                )
-            words = [_to_original(w, page) for w in words]
+            readings = self._readings(prepared)
+            if len(readings) == 1:
+                words = readings[0].words
+            else:
+                with _timed(result, "fusion"):
+                    words = self.plugins.fuse_readings(readings, self.settings.fusion)
+                result.counters["fusion_readings"] = len(readings)
+                result.counters.update(fusion_counters(words))
             result.blocks = build_blocks(words)
         except Exception as exc:
             _record_failure(result, exc, stage="ocr")
         return result
+
+    def _readings(self, prepared: _PreparedPage) -> list[Reading]:
+        """Every reading of the page, words in original page pixels: the engines
+        on the (restored) page, then the spotter, then the same engines on the
+        unrestored page. An engine that fails is a page failure only when it is
+        the only engine; otherwise it becomes a warning."""
+        page, result = prepared.page, prepared.result
+        restored = not self.restorer.is_identity
+        several = len(self.engines) > 1
+        readings: list[Reading] = []
+        failures: list[Exception] = []
+        for engine in self.engines:
+            try:
+                words = self._read(engine, page, result, label=engine.name if several else None)
+            except Exception as exc:
+                if not several:
+                    raise
+                failures.append(exc)
+                result.warnings.append(f"engine {engine.name} failed: {_describe(exc)}")
+                log.warning("page %d: engine %s failed: %s", result.index + 1, engine.name, exc)
+                continue
+            readings.append(Reading(source=engine.name, words=words, restored=restored))
+        if not readings:
+            raise failures[0]
+        if self.settings.fusion == "off":
+            return readings[:1]
+        if prepared.spotted:
+            spotted = [_to_original(w, page) for w in prepared.spotted]
+            readings.append(
+                Reading(f"spotter:{self.restorer.name}", spotted, restored=True, kind="spotter")
+            )
+        if prepared.unrestored is not None:
+            # Each engine also reads the page as it was before restoration, so the
+            # guard can tell what restoration changed for that engine.
+            for engine in [e for e in self.engines if any(r.source == e.name for r in readings)]:
+                label = f"{engine.name}:original"
+                try:
+                    words = self._read(engine, prepared.unrestored, result, label=label)
+                except Exception as exc:
+                    message = f"{engine.name} failed on the unrestored page: {_describe(exc)}"
+                    result.warnings.append(message)
+                    log.warning("page %d: %s", result.index + 1, message)
+                    continue
+                readings.append(Reading(label, words, restored=False, engine=engine.name))
+        return readings
+
+    def _read(
+        self, engine: OcrEngine, page: Page, result: PageResult, *, label: str | None
+    ) -> list[Word]:
+        """One engine on one page image; words mapped to original page pixels.
+        With a ``label``, its seconds are also recorded as ``ocr:<label>``."""
+        s = self.settings
+        lock: AbstractContextManager[Any] = self._engine_locks.get(engine.name) or nullcontext()
+        with lock, _timed(result, "ocr"):
+            started = time.perf_counter()
+            words = engine.recognize(
+                page.image, languages=s.languages, dpi=page.working_dpi, timeout=s.timeout
+            )
+            if label is not None:
+                key = f"ocr:{label}"
+                result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - started
+        return [_to_original(w, page) for w in words]
 
     # ------------------------------------------------------------------ outputs
 
@@ -292,6 +400,20 @@ class Pipeline:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _availability(component: Any) -> Any:
+    """``component.availability()``, with a raising check reported as unavailable."""
+    from tair_ocr.components import Availability
+
+    try:
+        return component.availability()
+    except Exception as exc:
+        return Availability.no(f"availability check failed: {exc}")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, TairOcrError) else f"{type(exc).__name__}: {exc}"
 
 
 def _require_available(component: Any) -> None:

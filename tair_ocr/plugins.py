@@ -42,11 +42,15 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tair_ocr.loaders.pdf",
     "tair_ocr.engines.tesseract",
     "tair_ocr.restorers.identity",
+    "tair_ocr.restorers.classical",
+    "tair_ocr.restorers.cleaner",
+    "tair_ocr.restorers.terediff",
     "tair_ocr.writers.pdf",
     "tair_ocr.writers.text",
     "tair_ocr.writers.hocr",
     "tair_ocr.writers.alto",
     "tair_ocr.writers.json",
+    "tair_ocr.fusion",
 )
 
 C = TypeVar("C", bound=Component)
@@ -259,6 +263,20 @@ class PluginManager:
 
     def check_options(self, options: dict[str, Any]) -> None:
         self._pm.hook.check_options(options=options)
+
+    # ------------------------------------------------------------------ fusion
+
+    def fuse_readings(self, readings: list[Any], mode: str) -> list[Any]:
+        """Fuse one page's readings with the first ``fuse_readings`` implementation
+        that answers (plugins before the built-in :mod:`tair_ocr.fusion`)."""
+        from tair_ocr.results import Word
+
+        words = self._pm.hook.fuse_readings(readings=readings, mode=mode)
+        if words is None:
+            raise PluginError("no fuse_readings implementation returned words")
+        if not isinstance(words, list) or not all(isinstance(w, Word) for w in words):
+            raise PluginError(f"fuse_readings returned {type(words).__name__}; expected list[Word]")
+        return words
 
     # ------------------------------------------------------------------ introspection
 

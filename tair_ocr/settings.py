@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tair_ocr.errors import EmptyInputError, UsageError
 
+#: Values of ``Settings.fusion`` (kept equal to ``tair_ocr.fusion.FUSION_MODES``).
+FUSION_MODES = ("off", "conservative", "vote")
+
 #: Output types written when none are asked for.
 DEFAULT_OUTPUT_TYPES = ("pdf", "txt")
 
@@ -20,7 +23,13 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    engine: str = "tesseract"
+    #: OCR engine name, a comma list of engines whose readings are fused
+    #: (``"tesseract,rapidocr"``), or ``"auto"``: every engine available here.
+    engine: str = "auto"
+    #: How several readings are fused: ``off`` (the first engine only),
+    #: ``conservative`` (best-supported reading, guard keeps the unrestored reading
+    #: where restoration changed a word on weak evidence) or ``vote``.
+    fusion: str = "conservative"
     restorer: str = "none"
     output_types: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUT_TYPES))
     languages: list[str] = Field(default_factory=lambda: ["eng"])
@@ -42,6 +51,32 @@ class Settings(BaseModel):
     save_restored: bool = False
     #: Options added by plugins (``add_options``), by destination name.
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _normalize_engine(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            value = ",".join(value)
+        if isinstance(value, str):
+            names = [v.strip() for v in value.split(",") if v.strip()]
+            if not names:
+                raise ValueError("no engine given")
+            if "auto" in names and len(names) > 1:
+                raise ValueError("engine 'auto' cannot be combined with other engines")
+            value = ",".join(dict.fromkeys(names))  # drop repeats, keep order
+        return value
+
+    @field_validator("fusion")
+    @classmethod
+    def _check_fusion(cls, value: str) -> str:
+        if value not in FUSION_MODES:
+            raise ValueError(f"fusion must be one of {', '.join(FUSION_MODES)}, not {value!r}")
+        return value
+
+    @property
+    def engines(self) -> list[str]:
+        """The engine names of ``engine`` (``["auto"]`` for every available engine)."""
+        return self.engine.split(",")
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -1,0 +1,805 @@
+"""Fusion of several readings of a page, with the guard against hallucinated text.
+
+A *reading* is one list of words for a page, in original page pixels: an OCR
+engine on the restored page (``"tesseract"``), a second engine
+(``"rapidocr"``), the restorer's text spotter (``"spotter:<name>"``) and, when a
+restorer ran, the same engines on the page *before* restoration
+(``"tesseract:original"``, ``"rapidocr:original"``).
+
+How words are fused (:func:`fuse`):
+
+1. **Align by geometry.** Words of different readings whose boxes overlap (the
+   intersection covers at least half of the smaller box) are linked; the
+   connected groups are *slots*. A slot holds one word per reading, or several
+   where readings split or merge words differently ("New York" / "NewYork").
+2. **Vote per slot.** Each reading offers the words it has in the slot, joined
+   by spaces, with their mean confidence; an engine with nothing there votes for
+   "no text" (spotters see only part of the page, so they don't). A candidate
+   scores the confidence-weighted letter agreement of every voter with it
+   (``Σ weight·trust·confidence·similarity``, spaces ignored: word splits are
+   decided by the gaps between boxes), where a reading's *trust* is its mean
+   word confidence on the page: an engine lost on a noisy page is often
+   confidently wrong on single words, and one that read nothing casts no votes.
+   ``conservative`` keeps the best candidate as read; ``vote`` builds the
+   string column by column from an edit-distance alignment of the candidates
+   (ROVER-style) and so can combine half-right readings. With a restorer, only
+   the readings of the restored page vote.
+3. **Guard.** The readings of the unrestored page are voted on separately.
+   Where the two results differ, restoration changed what the page says. The
+   change stands when every engine that reads it on the restored page became
+   clearly more confident than it was on the unrestored page
+   (``guard_margin``; confidences are compared within one engine). Otherwise
+   ``conservative`` keeps the unrestored page's words (flag
+   ``"kept-original"``) and ``vote`` only flags the word ``"uncertain"``.
+
+Every output word keeps its provenance: ``source`` is the winning reading, or
+``"fused"`` when several readings agree or the text was voted character by
+character (``"fused:original"`` for agreeing readings of the unrestored page);
+``alternatives`` hold the differing readings with their source and
+confidence. :func:`fusion_counters` counts the guard's work for
+``PageResult.counters``.
+
+The built-in strategy is registered through the ``fuse_readings`` hook like any
+plugin, so a plugin can replace it (see ``docs/plugin_hooks.md``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from tair_ocr.plugins import hookimpl
+from tair_ocr.results import Alternative, BBox, Word
+from tair_ocr.settings import FUSION_MODES
+
+__all__ = [
+    "FUSION_MODES",
+    "KEPT_ORIGINAL",
+    "UNCERTAIN",
+    "FusionParams",
+    "Reading",
+    "align_strings",
+    "build_slots",
+    "fuse",
+    "fuse_readings",
+    "fusion_counters",
+    "levenshtein",
+    "similarity",
+    "vote_characters",
+]
+
+FusionMode = Literal["off", "conservative", "vote"]
+
+#: Flag on words the guard took from the unrestored page.
+KEPT_ORIGINAL = "kept-original"
+#: Flag on words whose readings disagree with weak evidence either way.
+UNCERTAIN = "uncertain"
+
+
+@dataclass
+class Reading:
+    """One reading of a page: words in original page pixels, and where they came from."""
+
+    #: Provenance written into ``Word.source`` of the words it wins with.
+    source: str
+    words: list[Word]
+    #: True when read from restored pixels (engines on the restored page, spotters);
+    #: False for a reading of the page as loaded.
+    restored: bool = True
+    #: ``"engine"`` readings cover the whole page, so where they have no word they
+    #: vote "no text"; ``"spotter"`` readings cover only what they spotted.
+    kind: Literal["engine", "spotter"] = "engine"
+    #: Vote weight; votes are ``weight × trust × confidence``, where trust is the
+    #: reading's mean word confidence on the page.
+    weight: float = 1.0
+    #: The engine that made the reading (default: ``source`` up to a colon, so
+    #: ``"tesseract:original"`` is tesseract's). It pairs the reading of the
+    #: unrestored page with the same engine's reading of the restored page, so the
+    #: guard acts on words that engine read differently after restoration and
+    #: compares confidences of one engine.
+    engine: str | None = None
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine or self.source.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Tuning knobs of :func:`fuse`. The defaults were checked on synthetic pages
+    (``tair_ocr.synthetic``, seeds 30 000 and up, apart from the benchmark's) with
+    tesseract and rapidocr; results are insensitive to ``guard_margin`` between
+    0.05 and 0.3 and to ``space_gap`` between 0.15 and 0.35."""
+
+    #: Two words are aligned when their intersection covers this share of the smaller box.
+    min_overlap: float = 0.5
+    #: Confidence of an engine's "there is no text here" vote, times the engine's
+    #: mean word confidence on the page (an engine that reads a page badly, or not
+    #: at all, says little by seeing nothing).
+    null_confidence: float = 0.5
+    #: A change made by restoration stands when every engine that reads it gained
+    #: at least this much confidence over its reading of the unrestored page.
+    guard_margin: float = 0.1
+    #: Restored evidence below this confidence is weak whatever the original says.
+    weak_confidence: float = 0.5
+    #: Words whose readings disagree and whose fused confidence is below this are
+    #: flagged ``"uncertain"``.
+    uncertain_below: float = 0.5
+    #: A gap between two boxes of a reading counts as a real space when it is at
+    #: least this share of the word height (decides "New York" against "NewYork").
+    space_gap: float = 0.15
+
+
+# ---------------------------------------------------------------------- strings
+
+
+def levenshtein(a: Sequence[str], b: Sequence[str]) -> int:
+    """Edit distance (insertions, deletions, substitutions) between two sequences."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def similarity(a: str, b: str) -> float:
+    """Character agreement in [0, 1]: ``1 - edit distance / longer length``."""
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    return 1.0 - levenshtein(a, b) / max(len(a), len(b))
+
+
+#: The gap symbol of :func:`align_strings` columns.
+GAP = ""
+
+
+def align_strings(strings: Sequence[str]) -> list[list[str]]:
+    """Align strings character by character (progressive multiple alignment).
+
+    Returns columns: ``columns[k][i]`` is the character string ``i`` has in
+    column ``k``, or :data:`GAP`. Strings are added to the alignment one by one;
+    each is aligned by edit distance to the column's first non-gap character.
+    """
+    if not strings:
+        return []
+    columns: list[list[str]] = [[ch] for ch in strings[0]]
+    for n, text in enumerate(strings[1:], start=1):
+        backbone = [next((c for c in col if c != GAP), GAP) for col in columns]
+        ops = _alignment(backbone, list(text))
+        merged: list[list[str]] = []
+        k = 0
+        for op, ch in ops:
+            if op == "ins":  # a character the earlier strings don't have
+                merged.append([GAP] * n + [ch])
+            else:
+                merged.append([*columns[k], ch if op == "sub" else GAP])
+                k += 1
+        columns = merged
+    return columns
+
+
+def _alignment(a: list[str], b: list[str]) -> list[tuple[str, str]]:
+    """Edit script turning ``a`` into ``b``: ``("sub", b_char)`` (match or
+    substitution), ``("del", "")`` (a char with no counterpart), ``("ins", b_char)``."""
+    n, m = len(a), len(b)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = i
+    for j in range(1, m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(
+                cost[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+                cost[i - 1][j] + 1,
+                cost[i][j - 1] + 1,
+            )
+    ops: list[tuple[str, str]] = []
+    i, j = n, m
+    while i or j:
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (a[i - 1] != b[j - 1]):
+            ops.append(("sub", b[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            ops.append(("del", GAP))
+            i -= 1
+        else:
+            ops.append(("ins", b[j - 1]))
+            j -= 1
+    ops.reverse()
+    return ops
+
+
+def vote_characters(candidates: Sequence[tuple[str, float]]) -> str:
+    """ROVER-style consensus of weighted strings.
+
+    ``candidates`` are ``(text, weight)``. The strings are aligned with
+    :func:`align_strings` (heaviest first, so it is the backbone) and each column
+    goes to the character (or the gap) with the largest total weight; ties go to
+    the heavier string's choice.
+    """
+    ordered = sorted(candidates, key=lambda c: -c[1])
+    columns = align_strings([text for text, _ in ordered])
+    out = []
+    for column in columns:
+        totals: dict[str, float] = {}
+        for (_, weight), ch in zip(ordered, column, strict=True):
+            totals[ch] = totals.get(ch, 0.0) + weight
+        # max() keeps the first maximum: the heaviest string's character on ties.
+        best = max(totals, key=lambda ch: totals[ch])
+        out.append(best)
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+# ---------------------------------------------------------------------- slots
+
+
+@dataclass
+class _Candidate:
+    """What one reading says in one slot."""
+
+    reading: int
+    words: list[Word]
+    text: str
+    confidence: float
+
+
+@dataclass
+class _Slot:
+    """A group of aligned words, at most one candidate per reading."""
+
+    candidates: dict[int, _Candidate] = field(default_factory=dict)
+
+    @property
+    def bbox(self) -> BBox:
+        return BBox.enclosing([w.bbox for c in self.candidates.values() for w in c.words])
+
+
+def _candidate(reading: int, words: list[Word]) -> _Candidate:
+    words = sorted(words, key=lambda w: (w.bbox.x0, w.bbox.y0))
+    text = " ".join(w.text for w in words)
+    chars = sum(len(w.text) for w in words) or 1
+    confidence = sum(w.confidence * len(w.text) for w in words) / chars
+    return _Candidate(reading, words, text, confidence)
+
+
+_Box = tuple[float, float, float, float]
+
+
+def _overlaps(a: _Box, b: _Box, min_overlap: float) -> bool:
+    """Does the intersection cover ``min_overlap`` of the smaller box? (Plain
+    tuples: this runs for every pair of neighbouring words.)"""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return False
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h >= min_overlap * smaller
+
+
+def _overlapping_pairs(
+    boxes: Sequence[_Box],
+    min_overlap: float,
+    alike: Callable[[int, int], bool] | None = None,
+) -> Iterable[tuple[int, int]]:
+    """Index pairs ``(i, j)`` of overlapping boxes: a sweep down the page, so only
+    boxes whose vertical extents meet are compared. Boxes on one row that overlap
+    less than ``min_overlap`` still pair when ``alike(i, j)`` says so."""
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][1])
+    active: list[int] = []
+    for i in order:
+        box = boxes[i]
+        active = [j for j in active if boxes[j][3] > box[1]]
+        for j in active:
+            other = boxes[j]
+            if other[2] <= box[0] or other[0] >= box[2]:
+                continue
+            if _overlaps(other, box, min_overlap) or (
+                alike is not None and _same_row(other, box) and alike(i, j)
+            ):
+                yield i, j
+        active.append(i)
+
+
+def _same_row(a: _Box, b: _Box) -> bool:
+    return min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
+def _without_specks(words: Sequence[Word], share: float = 0.3) -> list[Word]:
+    """Drop "words" smaller than ``share`` of the reading's median word height in
+    both directions: dust and dots read as ``|`` or ``-``, which would otherwise
+    glue onto the real word next to them when readings are aligned."""
+    if len(words) < 3:
+        return list(words)
+    limit = share * statistics.median(w.bbox.height for w in words)
+    return [w for w in words if max(w.bbox.width, w.bbox.height) >= limit]
+
+
+def build_slots(readings: Sequence[Reading], min_overlap: float = 0.5) -> list[list[list[Word]]]:
+    """Group the words of all readings into aligned slots.
+
+    Returns one entry per slot: per reading (in ``readings`` order), the words
+    that reading has in the slot (possibly none). Slots come in page order (top
+    to bottom, then left to right).
+    """
+    return [
+        [slot.candidates[i].words if i in slot.candidates else [] for i in range(len(readings))]
+        for slot in _slots(readings, min_overlap)
+    ]
+
+
+def _slots(readings: Sequence[Reading], min_overlap: float) -> list[_Slot]:
+    items = [
+        (r, word)
+        for r, reading in enumerate(readings)
+        for word in _without_specks(reading.words)
+        if word.text.strip() and word.bbox.area > 0
+    ]
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def alike(i: int, j: int) -> bool:
+        # Word boxes estimated from a line (rapidocr) can be off by a letter's width:
+        # touching words on one row that read alike are aligned too.
+        return similarity(items[i][1].text, items[j][1].text) >= 0.6
+
+    boxes = [word.bbox.as_tuple() for _, word in items]
+    for i, j in _overlapping_pairs(boxes, min_overlap, alike):
+        if items[i][0] != items[j][0]:  # words of one reading are never merged directly
+            parent[find(i)] = find(j)
+
+    groups: dict[int, dict[int, list[Word]]] = {}
+    for i, (r, word) in enumerate(items):
+        groups.setdefault(find(i), {}).setdefault(r, []).append(word)
+    slots = []
+    for per_reading in groups.values():
+        slot = _Slot({r: _candidate(r, ws) for r, ws in per_reading.items()})
+        slots.append(slot)
+    slots.sort(key=lambda s: (round(s.bbox.center[1]), s.bbox.x0))
+    return slots
+
+
+# ---------------------------------------------------------------------- fusion
+
+
+def fuse(
+    readings: Sequence[Reading],
+    mode: FusionMode | str = "conservative",
+    params: FusionParams | None = None,
+) -> list[Word]:
+    """Fuse ``readings`` into one list of words (see the module docstring).
+
+    With ``mode="off"`` or a single reading, the first reading's words come back
+    unchanged. Output words carry the ``line_id``/``block_id`` of the engine
+    reading that saw most of the text (the first one on ties), in its reading
+    order; words it lacks get lines of their own.
+    """
+    if mode not in FUSION_MODES:
+        raise ValueError(f"unknown fusion mode {mode!r}; use one of {', '.join(FUSION_MODES)}")
+    if not readings:
+        return []
+    if mode == "off" or len(readings) == 1:
+        return list(readings[0].words)
+    params = params or FusionParams()
+    # How well each reading reads this page (its mean word confidence) scales its
+    # votes: an engine lost on a noisy page is confidently wrong on single words.
+    trust = [statistics.fmean(w.confidence for w in r.words) if r.words else 0.0 for r in readings]
+    readings = [replace(r, weight=r.weight * t) for r, t in zip(readings, trust, strict=True)]
+    silence = [params.null_confidence if r.kind == "engine" else 0.0 for r in readings]
+    fused: list[Word] = []
+    for slot in _slots(readings, params.min_overlap):
+        fused.extend(_fuse_slot(slot, readings, silence, mode, params))
+    return _assign_layout(fused, _layout_reading(fused, readings, params).words)
+
+
+@dataclass
+class _Vote:
+    """The outcome of voting in one slot among some readings."""
+
+    #: The winning text ("" for "no text here").
+    text: str
+    #: Support share of the winner: agreement-weighted confidence over all voters.
+    confidence: float
+    #: The voting readings that have words in the slot.
+    present: dict[int, _Candidate]
+    #: Number of different texts offered (no text included).
+    options: int
+
+
+def _vote(
+    cands: dict[int, _Candidate],
+    readings: Sequence[Reading],
+    silence: Sequence[float],
+    voting: Sequence[int],
+    mode: str,
+) -> _Vote:
+    """Vote among the ``voting`` readings: each candidate, plus "no text" from
+    engines that have nothing in the slot (with confidence ``silence``); a
+    text's support is the agreement-weighted sum over the voters."""
+    present = {r: cands[r] for r in voting if r in cands}
+    voters = [(c.text, readings[r].weight * c.confidence) for r, c in present.items()]
+    voters += [
+        ("", readings[r].weight * silence[r])
+        for r in voting
+        if r not in cands and readings[r].kind == "engine"
+    ]
+    total = sum(readings[r].weight for r in voting if r in cands or readings[r].kind == "engine")
+
+    def support(text: str) -> float:
+        return sum(w * _agreement(text, t) for t, w in voters)
+
+    options = {c.text for c in present.values()} | {""}
+    text = max(sorted(options), key=support)
+    if text and mode == "vote" and len(present) > 2:
+        consensus = vote_characters(
+            [(c.text, readings[r].weight * c.confidence) for r, c in present.items()]
+        )
+        if consensus and support(consensus) > support(text):
+            text = consensus
+    confidence = support(text) / total if total else 0.0
+    return _Vote(text, confidence, present, len(options))
+
+
+def _fuse_slot(
+    slot: _Slot,
+    readings: Sequence[Reading],
+    silence: Sequence[float],
+    mode: str,
+    params: FusionParams,
+) -> list[Word]:
+    cands = slot.candidates
+    unrestored = [r for r, reading in enumerate(readings) if not reading.restored]
+    restored = [r for r, reading in enumerate(readings) if reading.restored]
+    guarded = bool(unrestored) and bool(restored)
+    # With a restorer, the restored readings vote; the readings of the unrestored
+    # page are the guard's evidence (voting, they would count each engine twice).
+    voting = restored if guarded else list(range(len(readings)))
+    vote = _vote(cands, readings, silence, voting, mode)
+    before = _vote(cands, readings, silence, unrestored, "conservative") if guarded else None
+
+    if not vote.text:
+        # The voters see no text: noise read as a word by a minority, or a word the
+        # restorer wiped out, which the conservative guard keeps when it is clear.
+        clear = params.null_confidence + params.guard_margin
+        if before and before.text and mode == "conservative" and before.confidence >= clear:
+            return _keep_original(before, cands, readings, params)
+        return []
+    winner = _winner(vote.text, vote.present, readings)
+    words, text = _layout_words(vote.text, winner, cands, readings, params)
+    agreeing = [r for r, c in vote.present.items() if _same(c.text, text)]
+    flags: list[str] = []
+    # The guard: restoration changed what the page says here; is that well supported?
+    if (
+        before is not None
+        and not _same(before.text, text)
+        and not _restoration_supported(text, agreeing, unrestored, cands, readings, params)
+    ):
+        if mode == "conservative" and before.text:
+            return _keep_original(before, cands, readings, params)
+        flags = [UNCERTAIN]
+    if not flags and vote.options > 2 and vote.confidence < params.uncertain_below:
+        flags = [UNCERTAIN]  # readings disagree and none has clear support
+    source = readings[winner].source if len(agreeing) == 1 else "fused"
+    return _finish(words, text, source, vote.confidence, cands, readings, flags)
+
+
+def _restoration_supported(
+    text: str,
+    agreeing: Sequence[int],
+    unrestored: Sequence[int],
+    cands: dict[int, _Candidate],
+    readings: Sequence[Reading],
+    params: FusionParams,
+) -> bool:
+    """Is a restored reading ``text`` that differs from the unrestored page's
+    reading well supported?
+
+    Yes when every engine that reads ``text`` on the restored page became
+    clearly more confident than it was on the unrestored page: a restorer that
+    sharpens a blurred word does that; one that swaps glyphs does not, and an
+    engine that was sure of the old reading and now reads something else with
+    no gain in confidence is the tell. Confidences are compared within one
+    engine, as engines calibrate them differently. (An engine that read
+    ``text`` on the unrestored page too but was outvoted there counts only with
+    what it gained.)
+    """
+    best = max((cands[r].confidence for r in agreeing), default=0.0)
+    if best < params.weak_confidence:
+        return False
+    gains = []
+    for r in agreeing:
+        engine = readings[r].engine_name
+        paired = next((o for o in unrestored if readings[o].engine_name == engine), None)
+        if paired is None:
+            # No reading of the unrestored page by this engine: compare with the best
+            # reading of that page, across engines ("no text" if it has none).
+            before = max(
+                (cands[o].confidence for o in unrestored if o in cands),
+                default=params.null_confidence,
+            )
+        elif paired not in cands:
+            before = params.null_confidence  # it saw no text there before
+        else:
+            before = cands[paired].confidence
+        gains.append(cands[r].confidence - before)
+    return bool(gains) and min(gains) >= params.guard_margin
+
+
+def _keep_original(
+    before: _Vote, cands: dict[int, _Candidate], readings: Sequence[Reading], params: FusionParams
+) -> list[Word]:
+    """The guard's way out: the unrestored page's words, flagged ``kept-original``;
+    the restored readings become alternatives."""
+    winner = _winner(before.text, before.present, readings)
+    words, text = _layout_words(before.text, winner, cands, readings, params)
+    flags = [KEPT_ORIGINAL]
+    if before.confidence < params.uncertain_below:
+        flags.append(UNCERTAIN)
+    agreeing = [r for r, c in before.present.items() if _same(c.text, text)]
+    source = readings[winner].source if len(agreeing) == 1 else "fused:original"
+    return _finish(words, text, source, before.confidence, cands, readings, flags)
+
+
+def _agreement(a: str, b: str) -> float:
+    """Similarity of two candidate texts' letters (word splits are decided by
+    geometry, not by votes); "no text" agrees only with itself."""
+    if not a or not b:
+        return 1.0 if a == b else 0.0
+    return similarity("".join(a.split()), "".join(b.split()))
+
+
+def _same(a: str, b: str) -> bool:
+    """Same text up to word splitting (a space more or less is not a new reading)."""
+    return a.split() == b.split() or "".join(a.split()) == "".join(b.split())
+
+
+def _winner(text: str, cands: dict[int, _Candidate], readings: Sequence[Reading]) -> int:
+    """The reading whose words carry ``text``: an exact match (heaviest first), else
+    the most similar candidate."""
+    return max(
+        cands,
+        key=lambda r: (
+            _same(cands[r].text, text),
+            similarity(cands[r].text, text),
+            readings[r].weight * cands[r].confidence,
+        ),
+    )
+
+
+def _layout_words(
+    text: str,
+    winner: int,
+    cands: dict[int, _Candidate],
+    readings: Sequence[Reading],
+    params: FusionParams,
+) -> tuple[list[Word], str]:
+    """Words (with boxes) for the output ``text``, and the text itself.
+
+    Where readings have the same letters but split them differently ("New York"
+    against "NewYork"), a split whose boxes have real gaps between them wins
+    (the finest one): an engine that drops a space at low resolution can't see
+    the gap another engine measured. Otherwise the heavier reading decides.
+    """
+    squashed = "".join(text.split())
+    same = [c for c in cands.values() if "".join(c.text.split()) == squashed]
+    best = cands[winner]
+    if same:
+        spaced = [c for c in same if len(c.words) > 1 and _gaps_are_spaces(c.words, params)]
+        if spaced:
+            best = max(spaced, key=lambda c: (len(c.words), c.confidence))
+        else:
+            best = max(same, key=lambda c: readings[c.reading].weight * c.confidence)
+        text = best.text
+    tokens = text.split()
+    if len(best.words) == len(tokens):
+        pairs = zip(best.words, tokens, strict=True)
+        return [w.model_copy(update={"text": t}) for w, t in pairs], text
+    if len(best.words) == 1:
+        return _split_box(best.words[0], tokens, cands), text
+    # Token counts differ (a consensus string): share the slot box out by characters.
+    return _split_box(None, tokens, cands), text
+
+
+def _gaps_are_spaces(words: list[Word], params: FusionParams) -> bool:
+    """True when every gap between consecutive boxes is wide enough to be a space."""
+    for a, b in itertools.pairwise(words):
+        height = max(a.bbox.height, b.bbox.height, 1.0)
+        if b.bbox.x0 - a.bbox.x1 < params.space_gap * height:
+            return False
+    return True
+
+
+def _split_box(word: Word | None, tokens: list[str], cands: dict[int, _Candidate]) -> list[Word]:
+    """Share one box out over ``tokens`` in proportion to their lengths."""
+    if word is None:
+        all_words = [w for c in cands.values() for w in c.words]
+        box = BBox.enclosing([w.bbox for w in all_words])
+        template = all_words[0]
+    else:
+        box, template = word.bbox, word
+    text = " ".join(tokens)
+    per_char = box.width / max(len(text), 1)
+    out, pos = [], 0
+    for token in tokens:
+        x0 = box.x0 + pos * per_char
+        x1 = x0 + len(token) * per_char
+        out.append(
+            template.model_copy(
+                update={
+                    "text": token,
+                    "bbox": BBox(x0=x0, y0=box.y0, x1=x1, y1=box.y1),
+                    "polygon": None,
+                }
+            )
+        )
+        pos += len(token) + 1
+    return out
+
+
+def _finish(
+    words: list[Word],
+    text: str,
+    source: str,
+    confidence: float,
+    cands: dict[int, _Candidate],
+    readings: Sequence[Reading],
+    flags: list[str],
+) -> list[Word]:
+    alternatives = [
+        Alternative(text=c.text, confidence=c.confidence, source=readings[r].source)
+        for r, c in sorted(cands.items())
+        if not _same(c.text, text)
+    ]
+    tokens = text.split()
+    if len(tokens) == len(words):
+        words = [w.model_copy(update={"text": t}) for w, t in zip(words, tokens, strict=True)]
+    return [
+        w.model_copy(
+            update={
+                "source": source,
+                "confidence": min(1.0, max(0.0, confidence)),
+                "alternatives": list(alternatives),
+                "flags": list(flags),
+            }
+        )
+        for w in words
+    ]
+
+
+# ---------------------------------------------------------------------- layout
+
+
+def _layout_reading(
+    fused: list[Word], readings: Sequence[Reading], params: FusionParams
+) -> Reading:
+    """The engine reading whose layout the output keeps: of those that give every
+    word line and block ids, the one that has most of the fused words (earlier
+    readings win ties), so a reading that missed half the page doesn't order it."""
+    with_ids = [
+        r
+        for r in readings
+        if r.kind == "engine"
+        and r.words
+        and all(w.line_id is not None and w.block_id is not None for w in r.words)
+    ]
+    if not with_ids:
+        return readings[0]
+
+    def covered(reading: Reading) -> int:
+        boxes = [w.bbox.as_tuple() for w in fused]
+        n = len(boxes)
+        boxes += [w.bbox.as_tuple() for w in reading.words]
+        hits = set()
+        for i, j in _overlapping_pairs(boxes, params.min_overlap):
+            if (i < n) != (j < n):
+                hits.add(min(i, j))
+        return len(hits)
+
+    return max(with_ids, key=lambda r: (covered(r), -readings.index(r)))
+
+
+def _assign_layout(words: list[Word], layout: Sequence[Word]) -> list[Word]:
+    """Give fused words the ``block_id``/``line_id`` of the layout reading's line
+    they sit on, and order them like it.
+
+    A word joins the line of the layout reading it overlaps most vertically (the
+    nearest one sideways on ties, at most three line heights away). Other words
+    form new lines, one block each, placed after the block above them. Without
+    ids in the layout reading, ids are cleared so the layout is rebuilt from
+    geometry.
+    """
+    if not words:
+        return []
+    if not layout or any(w.line_id is None or w.block_id is None for w in layout):
+        return [w.model_copy(update={"line_id": None, "block_id": None}) for w in words]
+
+    line_boxes: dict[tuple[int, int], BBox] = {}
+    order: dict[tuple[int, int], int] = {}
+    for w in layout:
+        key = (w.block_id, w.line_id)  # type: ignore[assignment]
+        line_boxes[key] = line_boxes[key].union(w.bbox) if key in line_boxes else w.bbox
+        order.setdefault(key, len(order))
+
+    def home(box: BBox) -> tuple[int, int] | None:
+        best, best_score = None, (0.0, 0.0)
+        for key, lb in line_boxes.items():
+            v = min(lb.y1, box.y1) - max(lb.y0, box.y0)
+            if v < 0.5 * min(lb.height, box.height):
+                continue
+            dx = max(lb.x0 - box.x1, box.x0 - lb.x1, 0.0)
+            if dx > 3 * max(lb.height, 1.0):  # another column, or a gap in a table
+                continue
+            score = (round(v / max(box.height, 1.0), 1), -dx)
+            if best is None or score > best_score:
+                best, best_score = key, score
+        return best
+
+    def after(box: BBox) -> float:
+        """Sort position for a new line: right after the lowest line above it."""
+        cy = box.center[1]
+        above = [
+            key
+            for key, lb in line_boxes.items()
+            if lb.center[1] < cy and min(lb.x1, box.x1) > max(lb.x0, box.x0)
+        ]
+        if not above:
+            return -0.5
+        return max(order[k] for k in above if k[0] == max(above, key=lambda k: order[k])[0]) + 0.5
+
+    placed: list[tuple[tuple[float, float], Word]] = []
+    orphans: list[Word] = []
+    for w in words:
+        key = home(w.bbox)
+        if key is None:
+            orphans.append(w)
+        else:
+            moved = w.model_copy(update={"block_id": key[0], "line_id": key[1]})
+            placed.append(((order[key], w.bbox.x0), moved))
+    if orphans:
+        from tair_ocr.layout import group_lines
+
+        next_block = max(w.block_id for w in layout) + 1  # type: ignore[type-var]
+        next_line = max(w.line_id for w in layout) + 1  # type: ignore[type-var]
+        for n, line in enumerate(group_lines(orphans)):
+            position = after(BBox.enclosing([w.bbox for w in line]))
+            for w in line:
+                moved = w.model_copy(update={"block_id": next_block + n, "line_id": next_line + n})
+                placed.append(((position + n * 1e-6, w.bbox.x0), moved))
+    placed.sort(key=lambda item: item[0])
+    return [w for _, w in placed]
+
+
+# ---------------------------------------------------------------------- counters
+
+
+def fusion_counters(words: Iterable[Word]) -> dict[str, int]:
+    """``guard_kept_original`` and ``uncertain_words`` for ``PageResult.counters``."""
+    kept = uncertain = 0
+    for w in words:
+        kept += KEPT_ORIGINAL in w.flags
+        uncertain += UNCERTAIN in w.flags
+    return {"guard_kept_original": kept, "uncertain_words": uncertain}
+
+
+# ---------------------------------------------------------------------- the hook
+
+
+@hookimpl(trylast=True)
+def fuse_readings(readings: list[Reading], mode: str) -> list[Word] | None:
+    """The built-in fusion strategy (a plugin's ``fuse_readings`` runs first)."""
+    return fuse(readings, mode)

@@ -1,0 +1,605 @@
+"""Fusion of readings and the hallucination guard (tair_ocr.fusion), on hand-made
+readings; the pipeline wiring with scripted engines; and, when installed, the
+rapidocr plugin with tesseract end to end."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from tair_ocr import BBox, Pipeline, PluginError, PluginManager, UsageError, Word, hookimpl
+from tair_ocr.fusion import (
+    KEPT_ORIGINAL,
+    UNCERTAIN,
+    Reading,
+    align_strings,
+    build_slots,
+    fuse,
+    fusion_counters,
+    levenshtein,
+    similarity,
+    vote_characters,
+)
+from tair_ocr.settings import Settings
+
+from .conftest import TEST_PLUGINS
+
+
+def W(text, x0, x1, conf=0.9, y0=100.0, y1=130.0, source="a", line=None, block=None):
+    return Word(
+        text=text,
+        confidence=conf,
+        bbox=BBox(x0=x0, y0=y0, x1=x1, y1=y1),
+        source=source,
+        line_id=line,
+        block_id=block,
+    )
+
+
+def texts(words):
+    return [w.text for w in words]
+
+
+# ---------------------------------------------------------------------- strings
+
+
+def test_levenshtein_and_similarity():
+    assert levenshtein("kitten", "sitting") == 3
+    assert levenshtein("", "abc") == 3
+    assert levenshtein(["a", "b"], ["a", "b"]) == 0
+    assert similarity("same", "same") == 1.0
+    assert similarity("", "x") == 0.0
+    assert similarity("hello", "hallo") == pytest.approx(0.8)
+
+
+def test_align_strings_puts_insertions_in_their_own_column():
+    columns = align_strings(["cat", "cart"])
+    assert ["".join(col[i] or "-" for col in columns) for i in range(2)] == ["ca-t", "cart"]
+    assert align_strings([]) == []
+    # Every string can be read back from its column entries.
+    strings = ["example", "exarnple", "exampl", "xample"]
+    columns = align_strings(strings)
+    for i, s in enumerate(strings):
+        assert "".join(col[i] for col in columns) == s
+
+
+def test_vote_characters_combines_half_right_readings():
+    # Each reading has one wrong letter, in a different place: the columns vote.
+    assert vote_characters([("hallo", 0.9), ("hella", 0.8), ("jello", 0.7)]) == "hello"
+    # Weights matter: a heavy reading wins its columns.
+    assert vote_characters([("cot", 2.0), ("cat", 0.5), ("cut", 0.5)]) == "cot"
+    # A character only one light reading has is dropped.
+    assert vote_characters([("car", 1.0), ("cart", 0.4), ("car", 0.8)]) == "car"
+
+
+# ---------------------------------------------------------------------- alignment
+
+
+def test_slots_align_overlapping_words_and_keep_others_apart():
+    a = Reading("a", [W("New", 0, 60), W("York", 75, 150), W("City", 165, 230)])
+    b = Reading("b", [W("NewYork", 2, 148, source="b"), W("City", 166, 231, source="b")])
+    slots = build_slots([a, b])
+    assert [[texts(ws) for ws in slot] for slot in slots] == [
+        [["New", "York"], ["NewYork"]],
+        [["City"], ["City"]],
+    ]
+
+
+def test_slots_align_short_words_whose_boxes_are_off_when_they_read_alike():
+    # rapidocr estimates word boxes from the line: a one-letter word can be shifted
+    # by half its width. Touching boxes on one row that read alike still align...
+    a = Reading("a", [W("a", 740, 758)])
+    b = Reading("b", [W("a", 751, 770)])
+    assert len(build_slots([a, b])) == 1
+    assert texts(fuse([a, b])) == ["a"]
+    # ...but different words that merely touch stay apart.
+    c = Reading("c", [W("of", 751, 770)])
+    assert len(build_slots([a, c])) == 2
+
+
+def test_specks_do_not_glue_onto_words():
+    # Tesseract reads a 4 px dust speck above "is" as "|"; it must not join the slot.
+    words = [W("this", 0, 60), W("is", 80, 110), W("fine", 130, 190)]
+    speck = W("|", 85, 89, 0.8, y0=92, y1=96)
+    out = fuse([Reading("a", [*words, speck]), Reading("b", words)])
+    assert texts(out) == ["this", "is", "fine"]
+
+
+def test_slots_do_not_chain_across_lines():
+    a = Reading("a", [W("top", 0, 60, y0=0, y1=30), W("bottom", 0, 90, y0=40, y1=70)])
+    b = Reading("b", [W("top", 0, 60, y0=2, y1=31), W("bottom", 0, 88, y0=41, y1=71)])
+    assert len(build_slots([a, b])) == 2
+
+
+# ---------------------------------------------------------------------- voting
+
+
+def test_agreeing_readings_are_fused_without_alternatives():
+    a = Reading("tesseract", [W("hello", 0, 100, 0.8, source="tesseract")])
+    b = Reading("rapidocr", [W("hello", 2, 101, 1.0, source="rapidocr")])
+    (word,) = fuse([a, b])
+    assert word.text == "hello"
+    assert word.source == "fused"
+    assert word.alternatives == []
+    # Votes are weighted by how well each reading reads the page (its mean confidence).
+    assert word.confidence == pytest.approx((0.8 * 0.8 + 1.0 * 1.0) / (0.8 + 1.0))
+    assert word.flags == []
+
+
+def test_conflict_goes_to_the_confident_reading_and_keeps_the_loser():
+    a = Reading("tesseract", [W("exarnple", 0, 100, 0.45)])
+    b = Reading("rapidocr", [W("example", 0, 100, 0.95)])
+    (word,) = fuse([a, b])
+    assert word.text == "example"
+    assert word.source == "rapidocr"
+    assert [(x.text, x.source, x.confidence) for x in word.alternatives] == [
+        ("exarnple", "tesseract", 0.45)
+    ]
+    # Disagreement lowers the confidence below the winner's own.
+    assert word.confidence < 0.95
+
+
+def test_two_agreeing_readings_outvote_a_confident_one():
+    a = Reading("a", [W("cot", 0, 60, 0.97)])
+    b = Reading("b", [W("cat", 0, 60, 0.8)])
+    c = Reading("c", [W("cat", 0, 60, 0.7)])
+    (word,) = fuse([a, b, c])
+    assert (word.text, word.source) == ("cat", "fused")
+
+
+def test_vote_mode_builds_a_consensus_no_reading_had():
+    readings = [
+        Reading("a", [W("hallo", 0, 100, 0.9)]),
+        Reading("b", [W("hella", 0, 100, 0.8)]),
+        Reading("c", [W("jello", 0, 100, 0.7)]),
+    ]
+    (conservative,) = fuse(readings, "conservative")
+    assert conservative.text in {"hallo", "hella", "jello"}
+    (voted,) = fuse(readings, "vote")
+    assert voted.text == "hello"
+    assert voted.source == "fused"
+    assert {x.text for x in voted.alternatives} == {"hallo", "hella", "jello"}
+
+
+def test_merged_word_takes_the_split_when_the_gap_is_a_real_space():
+    # rapidocr-style merge on one side, a real gap (15 px at 30 px height) on the other.
+    a = Reading("a", [W("New", 0, 60, 0.8), W("York", 75, 150, 0.8)])
+    b = Reading("b", [W("NewYork", 0, 150, 0.99)])
+    words = fuse([a, b])
+    assert texts(words) == ["New", "York"]
+    assert words[0].bbox.x1 == 60 and words[1].bbox.x0 == 75
+    assert all(w.source == "fused" for w in words)  # both readings have these letters
+
+
+def test_split_without_a_gap_goes_to_the_heavier_reading():
+    # A broken glyph split one word; the boxes touch, so no gap proves a space and
+    # the more confident reading decides.
+    a = Reading("a", [W("exam", 0, 60, 0.7), W("ple", 61, 110, 0.7)])
+    b = Reading("b", [W("example", 0, 110, 0.95)])
+    (word,) = fuse([a, b])
+    assert word.text == "example"
+    # An engine that merged "for the" at low resolution (its boxes have no gap
+    # either) loses against a more confident split.
+    c = Reading("c", [W("forthe", 0, 110, 0.8)])
+    d = Reading("d", [W("for", 0, 50, 1.0), W("the", 52, 110, 1.0)])
+    assert texts(fuse([c, d])) == ["for", "the"]
+
+
+def test_empty_readings():
+    assert fuse([]) == []
+    assert fuse([Reading("a", []), Reading("b", [])]) == []
+    only = [W("alone", 0, 100, 0.9)]
+    # A single reading comes back unchanged, as does mode "off".
+    assert fuse([Reading("a", only)]) == only
+    assert fuse([Reading("a", only), Reading("b", [])], "off") == only
+    with pytest.raises(ValueError, match="unknown fusion mode"):
+        fuse([Reading("a", only)], "loud")
+
+
+def test_engines_vote_no_text_but_spotters_do_not():
+    speck = [W("~", 0, 10, 0.3), W("word", 50, 120, 0.9)]
+    other = [W("word", 52, 121, 0.95)]
+    # A low-confidence word only one engine saw is dropped (noise read as text).
+    words = fuse([Reading("a", speck), Reading("b", other)])
+    assert texts(words) == ["word"]
+    # A spotter sees only part of the page: its silence is no vote.
+    words = fuse([Reading("a", speck), Reading("spotter:x", other, kind="spotter")])
+    assert texts(words) == ["~", "word"]
+    assert words[0].confidence == pytest.approx(0.3)
+
+
+def test_an_engine_that_reads_nothing_casts_no_votes():
+    # An engine lost on the page (nothing read) says nothing about single words.
+    speck = [W("~", 0, 10, 0.3), W("word", 50, 120, 0.9)]
+    words = fuse([Reading("a", speck), Reading("b", [])])
+    assert texts(words) == ["~", "word"]
+    assert [w.confidence for w in words] == pytest.approx([0.3, 0.9])
+
+
+def test_a_confused_engine_counts_less():
+    # "b" reads the page badly (low confidences throughout), so its confident-looking
+    # misreading of one word loses against "a", which reads the page well.
+    a = Reading("a", [W("this", 0, 60, 0.9), W("page", 70, 130, 0.95), W("reads", 140, 200, 0.95)])
+    b = Reading("b", [W("is", 20, 60, 0.95), W("pa9e", 70, 130, 0.1), W("rcads", 140, 200, 0.1)])
+    assert texts(fuse([a, b])) == ["this", "page", "reads"]
+
+
+def test_spotter_words_join_the_vote():
+    a = Reading("tesseract", [W("rnodern", 0, 100, 0.55)])
+    s = Reading("spotter:tx", [W("modern", 0, 100, 0.9)], kind="spotter", weight=0.7)
+    (word,) = fuse([a, s])
+    assert word.text == "modern"
+    assert word.source == "spotter:tx"
+
+
+# ---------------------------------------------------------------------- the guard
+
+
+def guard_readings(restored_conf=0.9, original_conf=0.92, original="cat"):
+    return [
+        Reading("tesseract", [W("cot", 0, 60, restored_conf, line=0, block=0)]),
+        Reading("rapidocr", [W("cot", 1, 61, restored_conf)]),
+        Reading("tesseract:original", [W(original, 0, 60, original_conf)], restored=False),
+    ]
+
+
+def test_guard_keeps_the_original_reading_on_weak_evidence():
+    (word,) = fuse(guard_readings(), "conservative")
+    assert word.text == "cat"
+    assert word.source == "tesseract:original"
+    assert word.flags == [KEPT_ORIGINAL]
+    assert {(x.text, x.source) for x in word.alternatives} == {
+        ("cot", "tesseract"),
+        ("cot", "rapidocr"),
+    }
+    assert fusion_counters([word]) == {"guard_kept_original": 1, "uncertain_words": 0}
+
+
+def test_vote_mode_only_flags_what_the_guard_would_keep():
+    (word,) = fuse(guard_readings(), "vote")
+    assert word.text == "cot"  # two readings outvote one
+    assert word.flags == [UNCERTAIN]
+    assert fusion_counters([word]) == {"guard_kept_original": 0, "uncertain_words": 1}
+
+
+def test_guard_lets_restoration_fix_a_misread():
+    # The unrestored page read poorly; the restored page reads confidently.
+    readings = guard_readings(restored_conf=0.95, original_conf=0.4, original="c0t")
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.flags) == ("cot", [])
+    assert word.source == "fused"
+
+
+def test_guard_flags_text_only_the_restored_page_has_when_weak():
+    readings = [
+        Reading("tesseract", [W("ghost", 0, 90, 0.5)]),
+        Reading("rapidocr", [W("ghost", 0, 90, 0.45)]),
+        Reading("tesseract:original", [], restored=False),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert word.text == "ghost" and word.flags == [UNCERTAIN]
+    # Clear evidence (every engine that reads it is sure) is kept without a flag.
+    readings[0].words[0] = W("ghost", 0, 90, 0.97)
+    readings[1].words[0] = W("ghost", 0, 90, 0.9)
+    (word,) = fuse(readings, "conservative")
+    assert word.flags == []
+
+
+def test_guard_leaves_plain_engine_disagreements_to_the_vote():
+    # Restoration changed neither engine's reading; rapidocr simply reads better.
+    readings = [
+        Reading("tesseract", [W("rnodern", 0, 90, 0.9)]),
+        Reading("rapidocr", [W("modern", 0, 90, 0.95)]),
+        Reading("tesseract:original", [W("rnodern", 0, 90, 0.9)], restored=False),
+        Reading("rapidocr:original", [W("modern", 0, 90, 0.95)], restored=False),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.source, word.flags) == ("modern", "rapidocr", [])
+
+
+def test_guard_compares_confidences_within_one_engine():
+    # rapidocr now reads a swapped glyph, as confidently as it read the page before.
+    readings = [
+        Reading("tesseract", [W("that", 0, 90, 0.8)]),
+        Reading("rapidocr", [W("thal", 0, 90, 0.99)]),
+        Reading("tesseract:original", [W("that", 0, 90, 0.8)], restored=False),
+        Reading("rapidocr:original", [W("that", 0, 90, 0.97)], restored=False),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.flags) == ("that", [KEPT_ORIGINAL])
+    assert word.source == "fused:original"  # both engines read it so before restoration
+    # Without rapidocr's own reading of the unrestored page, its confidence is
+    # compared with tesseract's there (0.99 >= 0.8 + margin): the change stands.
+    (word,) = fuse(readings[:3], "conservative")
+    assert word.text == "thal" and word.flags == []
+
+
+def test_guard_needs_every_engine_that_reads_the_change_to_gain():
+    # A swapped glyph: tesseract read garbage before, so it "gains"; rapidocr was
+    # sure of "38.1" and now reads "38.t" no more confidently: keep "38.1".
+    readings = [
+        Reading("tesseract", [W("38.t", 0, 90, 0.9)]),
+        Reading("rapidocr", [W("38.t", 0, 90, 0.98)]),
+        Reading("tesseract:original", [W("38.1'", 0, 90, 0.14)], restored=False),
+        Reading("rapidocr:original", [W("38.1", 0, 90, 0.97)], restored=False),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.flags, word.source) == ("38.1", [KEPT_ORIGINAL], "rapidocr:original")
+    # A real fix: both engines were unsure before and are sure now.
+    readings[3] = Reading("rapidocr:original", [W("38.l", 0, 90, 0.6)], restored=False)
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.flags) == ("38.t", [])
+
+
+def test_unrestored_reading_does_not_vote_twice_for_its_engine():
+    # Had the unrestored reading voted, tesseract's two identical readings would
+    # outvote rapidocr; it is the guard's evidence only.
+    readings = [
+        Reading("tesseract", [W("rnodern", 0, 90, 0.6)]),
+        Reading("rapidocr", [W("modern", 0, 90, 0.8)]),
+        Reading("tesseract:original", [W("rnodern", 0, 90, 0.6)], restored=False),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert word.text == "modern"
+
+
+def test_guard_keeps_words_the_restorer_wiped_out():
+    readings = [
+        Reading("tesseract", [W("kept", 0, 60, 0.9)]),
+        Reading("rapidocr", [W("kept", 0, 60, 0.9)]),
+        Reading(
+            "tesseract:original", [W("kept", 0, 60), W("faint", 100, 160, 0.85)], restored=False
+        ),
+    ]
+    words = fuse(readings, "conservative")
+    assert texts(words) == ["kept", "faint"]
+    assert words[1].flags == [KEPT_ORIGINAL] and words[1].source == "tesseract:original"
+    # "vote" follows the restored readings, which see nothing there.
+    assert texts(fuse(readings, "vote")) == ["kept"]
+
+
+def test_guard_is_off_without_a_restored_reading():
+    readings = [
+        Reading("tesseract", [W("cat", 0, 60, 0.9)], restored=False),
+        Reading("rapidocr", [W("cot", 0, 60, 0.95)], restored=False),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert word.text == "cot" and word.flags == []
+
+
+# ---------------------------------------------------------------------- layout
+
+
+def test_fused_words_keep_an_engines_layout():
+    a = Reading(
+        "a",
+        [
+            W("right", 500, 600, line=1, block=1),
+            W("left", 0, 80, line=0, block=0),
+            W("column", 90, 200, line=0, block=0),
+        ],
+    )
+    footer = W("footer", 0, 100, 0.99, y0=900, y1=930)
+    header = W("header", 0, 100, 0.99, y0=0, y1=30)
+    b = Reading("b", [header, W("left", 0, 80), W("column", 90, 200), W("right", 500, 600), footer])
+    words = fuse([a, b])
+    # The reading with ids gives the order (its block 1 came first) and the ids;
+    # words it doesn't have get new lines, placed by where they sit on the page.
+    assert texts(words) == ["header", "right", "left", "column", "footer"]
+    assert [(w.block_id, w.line_id) for w in words] == [(2, 2), (1, 1), (0, 0), (0, 0), (3, 3)]
+    # Without ids in any reading, ids are cleared (layout rebuilt from geometry).
+    plain = Reading(
+        "a", [w.model_copy(update={"line_id": None, "block_id": None}) for w in a.words]
+    )
+    words = fuse([plain, b])
+    assert all(w.line_id is None and w.block_id is None for w in words)
+
+
+def test_layout_comes_from_the_reading_that_saw_most_of_the_text():
+    sparse = Reading("sparse", [W("one", 0, 50, line=7, block=7)])
+    full = Reading(
+        "full",
+        [
+            W("one", 0, 50, line=0, block=0),
+            W("two", 60, 110, line=0, block=0),
+            W("three", 0, 80, y0=200, y1=230, line=1, block=1),
+        ],
+    )
+    words = fuse([sparse, full])
+    assert texts(words) == ["one", "two", "three"]
+    assert [w.block_id for w in words] == [0, 0, 1]
+
+
+# ---------------------------------------------------------------------- the hook
+
+
+def test_a_plugin_replaces_the_fusion_strategy():
+    class Loud:
+        @hookimpl
+        def fuse_readings(self, readings, mode):
+            if mode != "vote":
+                return None
+            return [w.model_copy(update={"text": w.text.upper()}) for w in readings[0].words]
+
+    pm = PluginManager(plugins=[Loud()], autoload=False)
+    readings = [Reading("a", [W("quiet", 0, 60)]), Reading("b", [W("quiet", 0, 60)])]
+    assert texts(pm.fuse_readings(readings, "vote")) == ["QUIET"]
+    # Returning None defers to the built-in strategy.
+    assert texts(pm.fuse_readings(readings, "conservative")) == ["quiet"]
+
+
+def test_a_fusion_plugin_returning_garbage_is_a_plugin_error():
+    class Broken:
+        @hookimpl
+        def fuse_readings(self):
+            return "not words"
+
+    pm = PluginManager(plugins=[Broken()], autoload=False)
+    with pytest.raises(PluginError, match="expected list"):
+        pm.fuse_readings([], "vote")
+
+
+# ---------------------------------------------------------------------- settings
+
+
+def test_engine_setting_takes_names_lists_and_auto():
+    assert Settings().engines == ["auto"]
+    assert Settings(engine="tesseract").engines == ["tesseract"]
+    assert Settings(engine=" tesseract , rapidocr,tesseract").engine == "tesseract,rapidocr"
+    assert Settings(engine=["a", "b"]).engines == ["a", "b"]
+    for bad in ("", "auto,tesseract"):
+        with pytest.raises(ValueError):
+            Settings(engine=bad)
+    with pytest.raises(ValueError, match="fusion"):
+        Settings(fusion="maybe")
+
+
+# ---------------------------------------------------------------------- pipeline wiring
+
+FUSION_ENGINES = str(TEST_PLUGINS / "fusion_engines.py")
+
+
+def page_image():
+    return Image.new("RGB", (400, 100), "white")
+
+
+def scripted(**settings):
+    return Pipeline(plugins=[FUSION_ENGINES], autoload=False, output_types=[], **settings)
+
+
+def test_single_engine_run_has_no_fusion_cost():
+    pipeline = scripted(engine="script-a")
+    assert [e.name for e in pipeline.engines] == ["script-a"]
+    page = pipeline.run(page_image()).pages[0]
+    assert page.engine == "script-a"
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+    assert all(w.source == "script-a" for w in page.words())
+    assert "fusion" not in page.timings and "guard_kept_original" not in page.counters
+
+
+def test_engine_list_fuses_the_readings():
+    pipeline = scripted(engine="script-a,script-b")
+    page = pipeline.run(page_image()).pages[0]
+    assert page.engine == "script-a,script-b"
+    words = list(page.words())
+    # script-b misreads "is" as "1s" with low confidence: script-a wins that slot.
+    assert [w.text for w in words] == ["Fusion", "is", "here"]
+    assert words[0].source == "fused"
+    assert words[1].source == "script-a"
+    assert [a.text for a in words[1].alternatives] == ["1s"]
+    assert page.counters["fusion_readings"] == 2
+    assert page.counters["guard_kept_original"] == 0
+    assert {"fusion", "ocr:script-a", "ocr:script-b"} <= set(page.timings)
+
+
+def test_auto_runs_every_available_engine_and_off_only_the_first():
+    pipeline = scripted(engine="auto")
+    names = [e.name for e in pipeline.engines]
+    assert {"script-a", "script-b"} <= set(names)
+    assert "script-unavailable" not in names
+    # Built-in engines come first: the first is what "--fusion off" keeps.
+    assert names[0] == "tesseract" or "tesseract" not in names
+    off = scripted(fusion="off")
+    assert [e.name for e in off.engines] == names[:1]
+    with pytest.raises(UsageError, match="fusion off"):
+        scripted(engine="script-a,script-b", fusion="off")
+
+
+def test_a_failing_second_engine_is_a_warning_not_a_failed_page():
+    pipeline = scripted(engine="script-a,script-crash")
+    page = pipeline.run(page_image()).pages[0]
+    assert page.ok
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+    assert any("script-crash failed" in w for w in page.warnings)
+
+
+# ---------------------------------------------------------------------- end to end
+
+requires_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None and not shutil.which("tesseract", path="/usr/bin"),
+    reason="tesseract is not installed",
+)
+
+
+def _rapidocr_installed() -> bool:
+    try:
+        importlib.metadata.distribution("tair-ocr-rapidocr")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def render_lines(lines, size=(1400, 420), font_size=40):
+    font = ImageFont.truetype(_font(), font_size)
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + i * 90), line, fill="black", font=font)
+    return image
+
+
+def _font() -> str:
+    for path in (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+        "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",
+    ):
+        if os.path.exists(path):
+            return path
+    pytest.skip("no TrueType font found")
+
+
+@requires_tesseract
+@pytest.mark.skipif(not _rapidocr_installed(), reason="tair-ocr-rapidocr is not installed")
+def test_tesseract_and_rapidocr_fused_end_to_end():
+    lines = ["Quarterly report for the", "northern district office", "Total amount 4125 dollars"]
+    image = render_lines(lines)
+    pipeline = Pipeline(engine="tesseract,rapidocr", autoload=True, output_types=[])
+    page = pipeline.run(image).pages[0]
+    assert page.ok, page.error
+    assert page.engine == "tesseract,rapidocr"
+    assert page.text.split() == " ".join(lines).split()
+    sources = {w.source for w in page.words()}
+    assert sources <= {"fused", "tesseract", "rapidocr"}
+    assert "fused" in sources  # both engines agree on clean text
+    assert page.counters["fusion_readings"] == 2
+
+
+@requires_tesseract
+def test_guard_with_a_harmful_restorer_end_to_end():
+    """A restorer that pastes wrong glyphs: the guard keeps the unrestored reading."""
+    pytest.importorskip("tair_ocr.restoration", reason="the tile stage is not available")
+    harmful = str(TEST_PLUGINS / "harmful_restorer.py")
+    lines = ["Quarterly report for the", "northern district office", "Total amount 4125 dollars"]
+    image = render_lines(lines)
+    reference = " ".join(lines).split()
+
+    def read(fusion):
+        pipeline = Pipeline(
+            engine="tesseract",
+            restorer="harmful",
+            fusion=fusion,
+            plugins=[harmful],
+            autoload=False,
+            output_types=[],
+        )
+        return pipeline.run(image).pages[0]
+
+    unguarded, guarded = read("off"), read("conservative")
+    assert unguarded.ok and guarded.ok
+    # The restorer does change what the page says...
+    assert unguarded.text.split() != reference
+    # ...and the guard gives the unrestored reading back.
+    assert guarded.text.split() == reference
+    assert guarded.counters["guard_kept_original"] > 0
+    kept = [w for w in guarded.words() if KEPT_ORIGINAL in w.flags]
+    assert all(w.source == "tesseract:original" and w.alternatives for w in kept)
+
+
+def test_fusion_engines_plugin_is_importable():
+    # The scripted engines used above are a plain plugin file, like a user's.
+    pm = PluginManager(plugins=[FUSION_ENGINES], autoload=False)
+    assert {"script-a", "script-b", "script-crash"} <= set(pm.engines.names())
