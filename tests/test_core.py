@@ -118,15 +118,61 @@ def test_settings_validation():
         Settings(jobs=0)
 
 
-def test_layout_from_ids_keeps_engine_order():
+def test_layout_reads_stacked_blocks_top_to_bottom_and_columns_left_to_right():
+    # Engine order: lower block first, then the right column, then the left one.
     words = [
-        word("b1", 0, 100, 10, 110, block_id=1, line_id=5),
-        word("a1", 0, 0, 10, 10, block_id=0, line_id=1),
-        word("a2", 20, 0, 30, 10, block_id=0, line_id=1),
-        word("b2", 20, 100, 30, 110, block_id=1, line_id=5),
+        word("footer", 0, 300, 60, 310, block_id=3, line_id=9),
+        word("right1", 200, 100, 260, 110, block_id=2, line_id=7),
+        word("right2", 200, 120, 260, 130, block_id=2, line_id=8),
+        word("left1", 0, 100, 60, 110, block_id=1, line_id=5),
+        word("left2", 0, 125, 60, 135, block_id=1, line_id=6),
+        word("title", 0, 0, 100, 10, block_id=0, line_id=1),
+    ]
+    assert [b.text for b in build_blocks(words)] == [
+        "title",
+        "left1\nleft2",
+        "right1\nright2",
+        "footer",
+    ]
+
+
+def test_layout_keeps_engine_order_where_no_white_space_separates_blocks():
+    # Two blocks whose boxes interleave both ways: no cut applies.
+    words = [
+        word("b", 50, 0, 150, 100, block_id=1, line_id=1),
+        word("a", 0, 50, 100, 150, block_id=0, line_id=0),
+    ]
+    assert [b.text for b in build_blocks(words)] == ["b", "a"]
+
+
+def test_layout_joins_a_paragraph_split_into_false_columns():
+    # Tesseract cut wide-spaced lines after "war." and "field,": the right halves
+    # came as a block of their own, one word space to the right.
+    words = [
+        word("We", 0, 0, 40, 20, block_id=0, line_id=0),
+        word("are", 70, 0, 110, 20, block_id=0, line_id=0),
+        word("war.", 140, 0, 200, 20, block_id=0, line_id=0),
+        word("of", 0, 30, 40, 50, block_id=0, line_id=1),
+        word("field,", 70, 30, 150, 50, block_id=0, line_id=1),
+        word("last", 0, 60, 60, 80, block_id=0, line_id=2),
+        word("We", 228, 0, 268, 20, block_id=1, line_id=3),
+        word("have", 298, 0, 360, 20, block_id=1, line_id=3),
+        word("as", 178, 31, 210, 51, block_id=1, line_id=4),
     ]
     blocks = build_blocks(words)
-    assert [b.text for b in blocks] == ["b1 b2", "a1 a2"]
+    assert [b.text for b in blocks] == ["We are war. We have\nof field, as\nlast"]
+
+
+def test_layout_keeps_real_columns_apart():
+    # Same rows, but a gutter of several word spaces: two columns.
+    left = [("one", "two"), ("three", "four")]
+    words = []
+    for row, pair in enumerate(left):
+        y = 30 * row
+        words.append(word(pair[0], 0, y, 50, y + 20, block_id=0, line_id=row))
+        words.append(word(pair[1], 60, y, 110, y + 20, block_id=0, line_id=row))
+        words.append(word(f"r{row}", 180, y, 230, y + 20, block_id=1, line_id=10 + row))
+    assert [b.text for b in build_blocks(words)] == ["one two\nthree four", "r0\nr1"]
 
 
 def test_layout_geometry_groups_lines_and_blocks():
