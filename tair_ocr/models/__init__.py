@@ -13,7 +13,10 @@ transformers themselves.
 ``scheduling``             DDPM schedule and respaced timesteps
 ``key_mapping``            published checkpoint names → ours (shared with the converter)
 ``loading``                strict component save/load (safetensors + config.json)
+``convert``                published checkpoints → weights folder; folder check
+``weights_location``       where the weights folder is looked for (one resolver)
 ``pipeline_terediff``      ``TeReDiffPipeline``: the denoise-and-prompt loop
 ``testing``                tiny random models for tests and plumbing benchmarks only
+``testing_checkpoints``    synthetic checkpoints in the published layout (tests only)
 =========================  ===========================================================
 """

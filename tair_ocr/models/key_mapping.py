@@ -29,13 +29,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 __all__ = [
+    "PUBLISHED_LAYOUT",
     "SOURCE_SECTIONS",
+    "CheckpointLayout",
     "Target",
     "convert_state_dict",
+    "layout_from_configs",
     "map_clip_key",
     "map_controlnet_key",
     "map_key",
@@ -71,6 +75,38 @@ class Target:
             while tensor.dim() > 2 and tensor.shape[-1] == 1:
                 tensor = tensor[..., 0]
         return tensor
+
+
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """The few architecture numbers the renaming depends on (published by default).
+
+    :ivar layers_per_block: U-Net/ControlNet encoder ResNets per level.
+    :ivar up_attention: whether each U-Net decoder level has attention.
+    :ivar vae_levels: VAE resolution levels (the ldm decoder counts them backwards).
+    :ivar clip_layers: text-encoder blocks used (later published blocks are dropped).
+    """
+
+    layers_per_block: int = 2
+    up_attention: tuple[bool, ...] = (False, True, True, True)
+    vae_levels: int = 4
+    clip_layers: int = 23
+
+
+#: The published TeReDiff layout (SD-2.1-base, OpenCLIP ViT-H penultimate layer).
+PUBLISHED_LAYOUT = CheckpointLayout()
+
+
+def layout_from_configs(configs: Mapping[str, Mapping[str, Any]]) -> CheckpointLayout:
+    """The layout of models built from ``configs`` (component name → config), e.g.
+    :data:`~tair_ocr.models.configs.PUBLISHED_CONFIGS` or a smaller test configuration."""
+    unet = configs["unet"]
+    return CheckpointLayout(
+        layers_per_block=int(unet["layers_per_block"]),
+        up_attention=tuple("CrossAttn" in t for t in unet["up_block_types"]),
+        vae_levels=len(configs["vae"]["block_out_channels"]),
+        clip_layers=int(configs["text_encoder"]["num_hidden_layers"]),
+    )
 
 
 # --------------------------------------------------------------------------- U-Net
@@ -257,12 +293,14 @@ SOURCE_SECTIONS: tuple[str, ...] = (
 )
 
 
-def map_key(section: str, key: str) -> list[Target]:
+def map_key(section: str, key: str, layout: CheckpointLayout = PUBLISHED_LAYOUT) -> list[Target]:
     """Targets of one published key. ``[]`` means intentionally unused.
 
     :param section: one of :data:`SOURCE_SECTIONS`.
+    :param layout: the architecture numbers (default: the published ones).
     :raises KeyError: for a key this layout does not expect (a wrong or newer file).
     """
+    lpb = layout.layers_per_block
     if section in ("terediff_stage3.swinir", "swinir_realesrgan_s4"):
         return [Target("cleaner", key.removeprefix("module."))]
     if section == "terediff_stage3.testr":
@@ -270,7 +308,7 @@ def map_key(section: str, key: str) -> list[Target]:
             raise KeyError(key)
         return [Target("spotter", key.removeprefix("testr."))]
     if section == "controlnet_diffbir_v21":
-        return [Target("controlnet", map_controlnet_key(key))]
+        return [Target("controlnet", map_controlnet_key(key, layers_per_block=lpb))]
     if section == "terediff_stage3.cldm":
         prefixes = {
             "unet.": "unet",
@@ -290,18 +328,23 @@ def map_key(section: str, key: str) -> list[Target]:
         if key.startswith(prefix):
             rest = key[len(prefix) :]
             if part == "unet":
-                return [Target("unet", map_unet_key(rest))]
+                unet_key = map_unet_key(
+                    rest, layers_per_block=lpb, up_attention=layout.up_attention
+                )
+                return [Target("unet", unet_key)]
             if part == "controlnet":
-                return [Target("controlnet", map_controlnet_key(rest))]
+                return [Target("controlnet", map_controlnet_key(rest, layers_per_block=lpb))]
             if part == "vae":
-                new, squeeze = map_vae_key(rest)
+                new, squeeze = map_vae_key(rest, num_levels=layout.vae_levels)
                 return [Target("vae", new, squeeze=squeeze)]
-            return map_clip_key(rest)
+            return map_clip_key(rest, num_layers=layout.clip_layers)
     raise KeyError(key)
 
 
 def convert_state_dict(
-    section: str, tensors: Mapping[str, torch.Tensor]
+    section: str,
+    tensors: Mapping[str, torch.Tensor],
+    layout: CheckpointLayout = PUBLISHED_LAYOUT,
 ) -> dict[str, dict[str, torch.Tensor]]:
     """Rename one published state dict into per-component state dicts.
 
@@ -314,7 +357,7 @@ def convert_state_dict(
     unknown = []
     for key, tensor in tensors.items():
         try:
-            targets = map_key(section, key)
+            targets = map_key(section, key, layout)
         except KeyError:
             unknown.append(key)
             continue

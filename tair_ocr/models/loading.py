@@ -31,6 +31,7 @@ __all__ = [
     "load_component",
     "move",
     "save_component",
+    "save_config",
     "tied_groups",
     "weights_file",
 ]
@@ -99,14 +100,20 @@ def tied_groups(module: torch.nn.Module) -> list[list[str]]:
     return [keys for keys in by_tensor.values() if len(keys) > 1]
 
 
-def save_component(module: torch.nn.Module, folder: str | Path) -> None:
-    """Write ``module``'s config and weights (tied tensors once) into ``folder``."""
+def save_config(module: torch.nn.Module, folder: str | Path) -> None:
+    """Write ``module``'s ``config.json`` into ``folder`` (works on ``meta`` modules)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if _is_transformers(module):
         module.config.save_pretrained(folder)
     else:
         module.save_config(folder)
+
+
+def save_component(module: torch.nn.Module, folder: str | Path) -> None:
+    """Write ``module``'s config and weights (tied tensors once) into ``folder``."""
+    folder = Path(folder)
+    save_config(module, folder)
     aliases = {key for group in tied_groups(module) for key in group[1:]}
     state = {
         key: tensor.detach().to("cpu").contiguous()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import os
 import threading
 import zlib
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer, SpottedWord
 from tair_ocr.errors import UsageError, WeightsNotFoundError
+from tair_ocr.models.weights_location import WEIGHTS_ENV, find_weights
 from tair_ocr.plugins import hookimpl
 
 if TYPE_CHECKING:
@@ -49,15 +49,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Environment variable naming a weights directory.
-WEIGHTS_ENV = "TAIR_OCR_WEIGHTS"
-
 WEIGHTS_HINT = (
     "download the published TeReDiff checkpoints (terediff_stage3.pt from the "
     "cvlab-kaist/TAIR README; the SD-2.1 zsnr base and DiffBIR files from "
     "huggingface.co/lxq007/DiffBIR-v2), convert them with "
-    "`tair-ocr weights convert terediff_stage3.pt --output ~/.cache/tair-ocr/terediff` "
-    "(converter comes in a later issue), then pass --weights DIR or set TAIR_OCR_WEIGHTS"
+    "`tair-ocr weights convert --terediff terediff_stage3.pt` (writes "
+    "~/.cache/tair-ocr/terediff, where the restorer looks), or pass -o DIR and then "
+    "--weights DIR or TAIR_OCR_WEIGHTS=DIR"
 )
 
 _DTYPES = ("auto", "fp32", "fp16", "bf16")
@@ -79,20 +77,6 @@ DEFAULTS: dict[str, Any] = {
     "terediff_fusion_region": 2048,
     "terediff_spotter_threshold": 0.5,
 }
-
-
-def user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/tair-ocr/terediff`` (default ``~/.cache/tair-ocr/terediff``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tair-ocr" / "terediff"
-
-
-def _weights_in(directory: Path) -> Path | None:
-    """``directory`` itself or ``directory/terediff`` if it holds ``model_index.json``."""
-    for candidate in (directory, directory / "terediff"):
-        if (candidate / "model_index.json").is_file():
-            return candidate
-    return None
 
 
 def _cuda_available() -> bool:
@@ -159,19 +143,10 @@ class TeReDiffRestorer(Restorer):
     # ------------------------------------------------------------------ where and how
 
     def weights_folder(self) -> tuple[Path | None, list[Path]]:
-        """The weights folder to load, and the places searched (in order)."""
-        explicit = self.options.get("terediff_weights")
-        if explicit is not None:
-            searched = [Path(explicit)]
-        else:
-            searched = []
-            if os.environ.get(WEIGHTS_ENV):
-                searched.append(Path(os.environ[WEIGHTS_ENV]).expanduser())
-            searched.append(user_cache_dir())
-        for directory in searched:
-            if (found := _weights_in(directory)) is not None:
-                return found, searched
-        return None, searched
+        """The weights folder to load, and the places searched (in order)
+        (:func:`tair_ocr.models.weights_location.find_weights`)."""
+        lookup = find_weights(self.options.get("terediff_weights"))
+        return lookup.found, lookup.searched
 
     def availability(self) -> Availability:
         missing = [m for m in ("diffusers", "transformers") if importlib.util.find_spec(m) is None]
