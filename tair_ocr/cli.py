@@ -2,6 +2,7 @@
 
     tair-ocr INPUT... [-o DIR] [--engine NAME] [--restorer NAME] [--output-type pdf,txt,...]
     tair-ocr plugins [--json]
+    tair-ocr weights convert|check|info ...   (see tair_ocr.weights_cli)
 
 Exit codes are :class:`tair_ocr.errors.ExitCode`; with several inputs the most
 severe outcome wins (see ``_SEVERITY``), and every input is attempted.
@@ -53,6 +54,9 @@ exit codes:
 
 other commands:
   tair-ocr plugins [--json]   list installed plugins, engines, restorers, writers
+  tair-ocr weights convert|check|info
+                              convert the published TeReDiff checkpoints, check a
+                              weights folder, show where weights are looked for
 
 examples:
   tair-ocr scan.pdf --engine tesseract
@@ -126,9 +130,10 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "-r",
         "--restorer",
-        default="none",
+        default="auto",
         metavar="NAME",
-        help="restoration before OCR: auto, "
+        help="restoration before OCR: auto (the best one usable here: terediff with "
+        "weights on a GPU, else the CPU cleaner, else classical), "
         f"{', '.join(plugins.restorers.names())} (default: %(default)s)",
     )
     parser.add_argument(
@@ -229,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "plugins" and not Path("plugins").is_file():
         return _plugins_command(argv[1:])
+    if argv and argv[0] == "weights" and not Path("weights").is_file():
+        from tair_ocr.weights_cli import weights_command
+
+        return weights_command(argv[1:])
     try:
         return _run(argv)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ class Settings(BaseModel):
     #: ``conservative`` (best-supported reading, guard keeps the unrestored reading
     #: where restoration changed a word on weak evidence) or ``vote``.
     fusion: str = "conservative"
-    restorer: str = "none"
+    restorer: str = "auto"
     output_types: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUT_TYPES))
     languages: list[str] = Field(default_factory=lambda: ["eng"])
     #: Rasterisation DPI for PDF pages.

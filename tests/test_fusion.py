@@ -468,6 +468,7 @@ def page_image():
 
 
 def scripted(**settings):
+    settings.setdefault("restorer", "none")
     return Pipeline(plugins=[FUSION_ENGINES], autoload=False, output_types=[], **settings)
 
 
@@ -557,7 +558,9 @@ def _font() -> str:
 def test_tesseract_and_rapidocr_fused_end_to_end():
     lines = ["Quarterly report for the", "northern district office", "Total amount 4125 dollars"]
     image = render_lines(lines)
-    pipeline = Pipeline(engine="tesseract,rapidocr", autoload=True, output_types=[])
+    pipeline = Pipeline(
+        engine="tesseract,rapidocr", restorer="none", autoload=True, output_types=[]
+    )
     page = pipeline.run(image).pages[0]
     assert page.ok, page.error
     assert page.engine == "tesseract,rapidocr"

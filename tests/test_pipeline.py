@@ -30,12 +30,13 @@ def make_pdf(path, pages=3, marked=(), text="page"):
 
 
 def run_cli(*args):
-    return main([*map(str, args), "--no-plugin-autoload", "-q"])
+    return main([*map(str, args), "--no-plugin-autoload", "-q", "--restorer", "none"])
 
 
 def test_failing_page_is_recorded_and_job_goes_on(tmp_path):
     src = make_pdf(tmp_path / "doc.pdf", pages=3, marked={1})
     pipeline = Pipeline(
+        restorer="none",
         engine="crash-marked",
         plugins=[FAULTS],
         autoload=False,
@@ -58,9 +59,9 @@ def test_failing_page_is_recorded_and_job_goes_on(tmp_path):
 )
 def test_oom_and_timeout_fail_only_their_page(tmp_path, engine, message):
     src = make_pdf(tmp_path / "doc.pdf", pages=2, marked={0})
-    result = Pipeline(engine=engine, plugins=[FAULTS], autoload=False, dpi=72, timeout=0.05).run(
-        src, write=False
-    )
+    result = Pipeline(
+        restorer="none", engine=engine, plugins=[FAULTS], autoload=False, dpi=72, timeout=0.05
+    ).run(src, write=False)
     assert message in result.pages[0].error.message
     assert result.pages[1].ok
 
@@ -86,7 +87,7 @@ def test_cli_exit_code_for_failed_pages(tmp_path):
 
 def test_missing_engine_is_a_dependency_error(tmp_path, capsys):
     with pytest.raises(MissingDependencyError, match="binary not found"):
-        Pipeline(engine="missing", plugins=[FAULTS], autoload=False)
+        Pipeline(restorer="none", engine="missing", plugins=[FAULTS], autoload=False)
     code = run_cli(tmp_path / "x.pdf", "--plugin", FAULTS, "--engine", "missing")
     assert code == ExitCode.MISSING_DEPENDENCY
     err = capsys.readouterr().err
@@ -95,7 +96,7 @@ def test_missing_engine_is_a_dependency_error(tmp_path, capsys):
 
 def test_unknown_names_are_usage_errors(capsys):
     with pytest.raises(UsageError, match=r"installed: .*tesseract"):
-        Pipeline(engine="nope", autoload=False)
+        Pipeline(restorer="none", engine="nope", autoload=False)
     assert run_cli("x.pdf", "--output-type", "docx") == ExitCode.BAD_ARGS
     assert "unknown output type 'docx'" in capsys.readouterr().err
 
@@ -176,14 +177,22 @@ def test_input_is_never_modified(tmp_path):
 def test_page_selection_and_order(tmp_path):
     src = make_pdf(tmp_path / "doc.pdf", pages=5)
     result = Pipeline(
-        engine="crash-marked", plugins=[FAULTS], autoload=False, dpi=72, pages="4-,2", jobs=3
+        restorer="none",
+        engine="crash-marked",
+        plugins=[FAULTS],
+        autoload=False,
+        dpi=72,
+        pages="4-,2",
+        jobs=3,
     ).run(src, write=False)
     assert [p.page_number for p in result.pages] == [4, 5, 2]
 
 
 def test_in_memory_image(tmp_path):
     image = Image.new("RGB", (120, 80), "white")
-    result = Pipeline(engine="crash-marked", plugins=[FAULTS], autoload=False).run(image)
+    result = Pipeline(restorer="none", engine="crash-marked", plugins=[FAULTS], autoload=False).run(
+        image
+    )
     assert result.source == "<image>" and result.pages[0].width == 120
     assert list(tmp_path.iterdir()) == []
 
