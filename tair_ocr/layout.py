@@ -4,10 +4,9 @@ Engines that know their layout (tesseract) tag words with ``block_id`` and
 ``line_id``; those groups are kept, with two repairs. Tesseract sometimes takes the
 wide word gaps of monospaced or justified text for a column gutter and cuts one
 paragraph into a left and a right "column"; lines of a block that continue lines of
-another block, one word space further right, are joined back to them. Then the blocks
-are put in reading order by recursive XY-cut: split the page at horizontal bands of
-white space that no block crosses (read top to bottom), else at vertical ones
-(columns, left to right); blocks that neither cut separates keep the engine's order.
+another block, one word space further right, are joined back to them. The blocks keep
+the engine's order, except that a block is moved before the blocks below it that it
+overlaps horizontally (see :func:`reading_order`).
 
 Words without ids (spotters, line-level engines) are grouped geometrically: words
 whose vertical extents overlap enough form a line, read left to right; lines form
@@ -95,44 +94,53 @@ def _join_split_lines(blocks: list[list[list[Word]]]) -> list[list[list[Word]]]:
 
 
 def reading_order(blocks: Sequence[Block]) -> list[Block]:
-    """``blocks`` in reading order by recursive XY-cut (see the module docstring);
-    blocks that no white-space band separates keep their given order."""
-    return _xy_cut(list(blocks), horizontal_first=True)
+    """``blocks`` in reading order: the given (engine) order, except that a block
+    lying above another block is read before it when the two overlap horizontally
+    (by half the narrower width) or when either has no other block beside it.
 
-
-def _xy_cut(blocks: list[Block], *, horizontal_first: bool) -> list[Block]:
-    if len(blocks) <= 1:
-        return blocks
-    for horizontal in (horizontal_first, not horizontal_first):
-        groups = _split(blocks, horizontal)
-        if len(groups) > 1:
-            return [b for g in groups for b in _xy_cut(g, horizontal_first=not horizontal)]
-    return blocks
-
-
-def _split(blocks: list[Block], horizontal: bool) -> list[list[Block]]:
-    """Groups of ``blocks`` separated by bands of white space across the page:
-    horizontal bands (groups top to bottom) or vertical ones (left to right).
-    Blocks keep their relative order inside a group."""
-
-    def extent(b: Block) -> tuple[float, float]:
-        return (b.bbox.y0, b.bbox.y1) if horizontal else (b.bbox.x0, b.bbox.x1)
-
-    # Boxes of neighbouring blocks may touch or overlap by a pixel or two.
+    Engines order columns well, but may put a block they split off (a
+    right-aligned date, the tail of a line) after the text below it. A full
+    XY-cut would fix that and break column order wherever paragraph breaks of
+    neighbouring columns line up, so only this one constraint is enforced
+    (a topological sort that otherwise keeps the given order).
+    """
+    n = len(blocks)
+    if n <= 1:
+        return list(blocks)
     heights = sorted(ln.bbox.height for b in blocks for ln in b.lines)
-    slack = 0.15 * heights[len(heights) // 2] if heights else 0.0
-    order = sorted(range(len(blocks)), key=lambda i: extent(blocks[i])[0])
-    groups: list[list[int]] = []
-    reach = float("-inf")
-    for i in order:
-        start, end = extent(blocks[i])
-        if not groups or start >= reach - slack:
-            groups.append([i])
-            reach = end
-        else:
-            groups[-1].append(i)
-            reach = max(reach, end)
-    return [[blocks[i] for i in sorted(g)] for g in groups]
+    # Boxes of stacked blocks may touch or overlap by a pixel or two.
+    slack = 0.15 * heights[len(heights) // 2]
+    boxes = [b.bbox for b in blocks]
+    # A block with nothing beside it (no other block shares its rows) is a row
+    # of the page of its own: everything above it is read before it, everything
+    # below after it.
+    alone = [
+        not any(j != i and min(a.y1, c.y1) - max(a.y0, c.y0) > slack for j, c in enumerate(boxes))
+        for i, a in enumerate(boxes)
+    ]
+    before: list[set[int]] = [set() for _ in range(n)]
+    for i, a in enumerate(boxes):
+        for j, b in enumerate(boxes):
+            if i != j and a.y1 <= b.y0 + slack and (alone[i] or alone[j] or _stacked(a, b)):
+                before[j].add(i)
+    done: set[int] = set()
+    order: list[int] = []
+    while len(order) < n:
+        ready = [i for i in range(n) if i not in done and before[i] <= done]
+        # A cycle cannot arise from boxes taller than 2·slack; if one does, fall
+        # back to the given order rather than loop.
+        pick = ready[0] if ready else min(set(range(n)) - done)
+        order.append(pick)
+        done.add(pick)
+    return [blocks[i] for i in order]
+
+
+def _stacked(a: BBox, b: BBox) -> bool:
+    """Whether ``a`` and ``b`` share at least half the narrower one's width (a
+    caption straddling two columns shares less with either, and must not chain
+    the top of one column before the bottom of the other)."""
+    overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+    return overlap > 0.5 * min(a.width, b.width)
 
 
 def _line(words: list[Word]) -> Line:

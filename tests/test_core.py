@@ -118,25 +118,41 @@ def test_settings_validation():
         Settings(jobs=0)
 
 
-def test_layout_reads_stacked_blocks_top_to_bottom_and_columns_left_to_right():
-    # Engine order: lower block first, then the right column, then the left one.
+def test_layout_moves_a_block_before_the_text_below_it():
+    # Tesseract put a right-aligned date after the text under it.
     words = [
-        word("footer", 0, 300, 60, 310, block_id=3, line_id=9),
-        word("right1", 200, 100, 260, 110, block_id=2, line_id=7),
-        word("right2", 200, 120, 260, 130, block_id=2, line_id=8),
-        word("left1", 0, 100, 60, 110, block_id=1, line_id=5),
-        word("left2", 0, 125, 60, 135, block_id=1, line_id=6),
-        word("title", 0, 0, 100, 10, block_id=0, line_id=1),
+        word("Letterhead", 0, 0, 100, 10, block_id=0, line_id=0),
+        word("Subject", 0, 60, 70, 70, block_id=1, line_id=1),
+        word("Paragraph", 0, 90, 300, 100, block_id=2, line_id=2),
+        word("Date", 250, 30, 300, 40, block_id=3, line_id=3),
+    ]
+    # The date has no block beside it: a row of its own, read between the rows
+    # above and below it.
+    assert [b.text for b in build_blocks(words)] == ["Letterhead", "Date", "Subject", "Paragraph"]
+
+
+def test_layout_keeps_the_engines_column_order():
+    # Left column, then right column, although the right column's first block is
+    # above the left column's second: paragraph breaks line up across columns.
+    words = [
+        word("title", 0, 0, 260, 10, block_id=0, line_id=0),
+        word("left1", 0, 100, 60, 110, block_id=1, line_id=1),
+        word("left2", 0, 200, 60, 210, block_id=2, line_id=2),
+        word("right1", 200, 100, 260, 110, block_id=3, line_id=3),
+        word("right2", 200, 200, 260, 210, block_id=4, line_id=4),
+        word("footer", 0, 300, 260, 310, block_id=5, line_id=5),
     ]
     assert [b.text for b in build_blocks(words)] == [
         "title",
-        "left1\nleft2",
-        "right1\nright2",
+        "left1",
+        "left2",
+        "right1",
+        "right2",
         "footer",
     ]
 
 
-def test_layout_keeps_engine_order_where_no_white_space_separates_blocks():
+def test_layout_keeps_engine_order_of_blocks_side_by_side():
     # Two blocks whose boxes interleave both ways: no cut applies.
     words = [
         word("b", 50, 0, 150, 100, block_id=1, line_id=1),
