@@ -12,7 +12,11 @@ capital height at about 30–33 px. So:
   (22 px, i.e. 11-pt text at 300 dpi, capital height about 31 px);
 * the factor stays within ``[1, 4]``: pages are never shrunk below their loaded
   size, and past 4× the interpolation invents nothing the OCR could use;
-* a page where no text is found keeps factor 1.
+* a page where no text is found keeps factor 1;
+* a binary (bilevel: fax, 1-bit scan) page keeps factor 1 unless its x-height is
+  below :data:`MIN_BINARY_X_HEIGHT`: interpolation would turn its hard edges into
+  grey ramps, so restorers could no longer tell it is binary (and treat it as
+  such), and tesseract binarises it again anyway.
 
 Measuring. The page is binarised (dark against a local mean, and darker than the
 global Otsu threshold, so shading and noise do not count as ink) and its connected
@@ -40,12 +44,14 @@ from tair_ocr.geometry import Affine
 
 __all__ = [
     "MAX_AUTO_SCALE",
+    "MIN_BINARY_X_HEIGHT",
     "MIN_X_HEIGHT",
     "TARGET_X_HEIGHT",
     "TextSize",
     "auto_scale",
     "choose_scale",
     "estimate_text_size",
+    "is_binary",
     "resample",
 ]
 
@@ -55,6 +61,8 @@ TARGET_X_HEIGHT = 22.0
 MIN_X_HEIGHT = 16.0
 #: Largest automatic working scale.
 MAX_AUTO_SCALE = 4.0
+#: x-height (px) below which even a binary page is enlarged.
+MIN_BINARY_X_HEIGHT = 10.0
 #: Fewer letter-like components than this: "no text found".
 MIN_COMPONENTS = 12
 
@@ -140,9 +148,31 @@ def choose_scale(
 
 
 def auto_scale(image: Image.Image | np.ndarray) -> tuple[float, TextSize]:
-    """Measure the text on ``image`` and choose its working scale."""
+    """Measure the text on ``image`` and choose its working scale (1 for binary
+    pages with readable text, see the module docstring)."""
     text = estimate_text_size(image)
+    if text.x_height >= MIN_BINARY_X_HEIGHT and is_binary(_gray(image)):
+        return 1.0, text
     return choose_scale(text), text
+
+
+def is_binary(gray: np.ndarray) -> bool:
+    """True when almost every pixel sits at one of two well-separated levels.
+
+    Measured as the share of intermediate grays among the non-paper pixels: a
+    rendered or photographed page has anti-aliased or blurred edges (many
+    intermediates), a fax or 1-bit scan has none. Large clean type has few
+    intermediates too and may count as binary, which is harmless: binary pages
+    are only despeckled.
+    """
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    dark = hist[:64].sum() / total
+    middle = hist[64:192].sum() / total
+    light = hist[192:].sum() / total
+    if dark < 0.002 or light < 0.3:
+        return False
+    return middle / (middle + dark) < 0.12
 
 
 def resample(image: Image.Image, factor: float) -> tuple[Image.Image, Affine]:

@@ -406,3 +406,18 @@ def test_large_pages_are_restored_in_bounded_memory():
     # batch of 8 float tiles in and out (~50 MB) and a few strips of accumulators
     # (~20 MB each here). Full-page float accumulators alone would be 8 pages.
     assert stats["peak_mb"] - stats["before_mb"] < 4 * stats["page_mb"] + 100
+
+
+def test_binary_pages_keep_their_resolution_unless_text_is_tiny() -> None:
+    from tair_ocr.synthetic import render_page
+    from tair_ocr.working_scale import MIN_BINARY_X_HEIGHT, auto_scale, is_binary
+
+    gray = render_page(seed=5, size=(4.0, 3.0), dpi=200, font_pt=9.0).image.convert("L")
+    factor, text = auto_scale(gray)
+    assert factor > 1.0 and text.x_height >= MIN_BINARY_X_HEIGHT  # small anti-aliased text
+    bilevel = gray.point(lambda v: 255 if v > 160 else 0)
+    assert is_binary(np.asarray(bilevel))
+    assert auto_scale(bilevel)[0] == 1.0  # same text size, but a fax-like page
+    tiny = render_page(seed=5, size=(4.0, 3.0), dpi=100, font_pt=7.0).image.convert("L")
+    tiny_bilevel = tiny.point(lambda v: 255 if v > 160 else 0)
+    assert auto_scale(tiny_bilevel)[0] > 1.0  # below a 10 px x-height: enlarged anyway

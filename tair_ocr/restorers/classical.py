@@ -35,6 +35,7 @@ import numpy as np
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer
 from tair_ocr.plugins import hookimpl
+from tair_ocr.working_scale import is_binary
 
 if TYPE_CHECKING:
     import torch
@@ -218,25 +219,6 @@ def analyze_page(gray: np.ndarray) -> PageParams:
         sharpen_amount=SHARPEN_AMOUNT,
         sharpen_sigma=SHARPEN_SIGMA,
     )
-
-
-def is_binary(gray: np.ndarray) -> bool:
-    """True when almost every pixel sits at one of two well-separated levels.
-
-    Measured as the share of intermediate grays among the non-paper pixels: a
-    rendered or photographed page has anti-aliased or blurred edges (many
-    intermediates), a fax or 1-bit scan has none. Large clean type has few
-    intermediates too and may count as binary, which is harmless: binary pages
-    are only despeckled.
-    """
-    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
-    dark = hist[:64].sum() / total
-    middle = hist[64:192].sum() / total
-    light = hist[192:].sum() / total
-    if dark < 0.002 or light < 0.3:
-        return False
-    return middle / (middle + dark) < 0.12
 
 
 def estimate_noise(gray: np.ndarray) -> float:
