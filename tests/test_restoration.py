@@ -421,3 +421,46 @@ def test_binary_pages_keep_their_resolution_unless_text_is_tiny() -> None:
     tiny = render_page(seed=5, size=(4.0, 3.0), dpi=100, font_pt=7.0).image.convert("L")
     tiny_bilevel = tiny.point(lambda v: 255 if v > 160 else 0)
     assert auto_scale(tiny_bilevel)[0] > 1.0  # below a 10 px x-height: enlarged anyway
+
+
+class Inverter(Copy):
+    """Inverts the tiles it gets, so restored regions differ from the input."""
+
+    tile_size = 512
+
+    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+        self.calls += 1
+        return RestoredTiles(images=1.0 - tiles, words=[[] for _ in tiles])
+
+
+def _letter_scan_pages() -> list[Image.Image]:
+    import pymupdf
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    pages = []
+    with pymupdf.open(samples / "letter_scan.pdf") as doc:
+        for pdf_page in doc:
+            pix = pdf_page.get_pixmap(dpi=300, colorspace=pymupdf.csGRAY)
+            pages.append(Image.frombytes("L", (pix.width, pix.height), pix.samples))
+    return pages
+
+
+def test_blank_tiles_of_the_bundled_letter_scan_are_skipped_and_kept():
+    """The bundled scan (a letter, then an invoice table) is a typical text page:
+    at least 30 % of its tiles are skipped, and where they are the output is the
+    input. (The other samples, a receipt filling a phone photo and a full fax
+    page, have ink in nearly every tile.)"""
+    skipped = total = 0
+    for image in _letter_scan_pages():
+        page = Page(source=Path("letter_scan.pdf"), index=0, image=image, dpi=300.0)
+        result = restore_page(page, Inverter())
+        assert result.scale == 1.0  # 300-dpi text is read as is
+        skipped += result.counters["tiles_skipped"]
+        total += result.counters["tiles_total"]
+        out = np.asarray(result.page.image.convert("L"), np.int16)
+        ref = np.asarray(image, np.int16)
+        # Skipped regions keep the input exactly (paper stays paper instead of
+        # being inverted); restored tiles did change.
+        assert (out == ref).mean() >= 0.2
+        assert (out == 255 - ref).mean() > 0.2
+    assert skipped >= 0.3 * total, (skipped, total)
