@@ -684,12 +684,17 @@ def _finish(
 # ---------------------------------------------------------------------- layout
 
 
+#: A reading covering at least this share of the best coverage may give the layout.
+_LAYOUT_COVERAGE_SLACK = 0.9
+
+
 def _layout_reading(
     fused: list[Word], readings: Sequence[Reading], params: FusionParams
 ) -> Reading:
     """The engine reading whose layout the output keeps: of those that give every
-    word line and block ids, the one that has most of the fused words (earlier
-    readings win ties), so a reading that missed half the page doesn't order it."""
+    word line and block ids, the earliest whose words cover at least 90 % as many
+    of the fused words as the best one, so a reading that missed half the page
+    doesn't order it."""
     with_ids = [
         r
         for r in readings
@@ -710,7 +715,13 @@ def _layout_reading(
                 hits.add(min(i, j))
         return len(hits)
 
-    return max(with_ids, key=lambda r: (covered(r), -readings.index(r)))
+    # Coverage decides only between readings that differ clearly: among those
+    # close to the best, the earliest (the primary engine, a built-in with real
+    # page layout analysis) keeps its reading order; a line-level engine orders
+    # multi-column pages line by line across the columns.
+    counts = {id(r): covered(r) for r in with_ids}
+    best = max(counts.values())
+    return next(r for r in with_ids if counts[id(r)] >= _LAYOUT_COVERAGE_SLACK * best)
 
 
 def _assign_layout(words: list[Word], layout: Sequence[Word]) -> list[Word]:

@@ -414,6 +414,26 @@ def test_layout_comes_from_the_reading_that_saw_most_of_the_text():
     assert [w.block_id for w in words] == [0, 0, 1]
 
 
+def test_the_first_engine_keeps_its_column_order_when_both_saw_the_text():
+    # Two columns, two lines each. The first engine reads column by column; the
+    # second (a line-level engine) reads each row across both columns.
+    rows = [(100.0, 130.0), (150.0, 180.0)]
+    cells = {
+        (r, c): (f"w{c}{r}", 0 if c == 0 else 300, 200 if c == 0 else 500)
+        for r in range(2)
+        for c in range(2)
+    }
+
+    def word(r, c, line, block):
+        text, x0, x1 = cells[(r, c)]
+        return W(text, x0, x1, y0=rows[r][0], y1=rows[r][1], line=line, block=block)
+
+    columns = Reading("first", [word(r, c, 2 * c + r, c) for c in range(2) for r in range(2)])
+    across = Reading("second", [word(r, c, r, r) for r in range(2) for c in range(2)])
+    assert texts(fuse([columns, across])) == ["w00", "w01", "w10", "w11"]
+    assert texts(fuse([across, columns])) == ["w00", "w10", "w01", "w11"]
+
+
 # ---------------------------------------------------------------------- the hook
 
 
