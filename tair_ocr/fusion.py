@@ -684,8 +684,10 @@ def _finish(
 # ---------------------------------------------------------------------- layout
 
 
-#: A reading covering at least this share of the best coverage may give the layout.
+#: A reading covering at least this share of the best coverage, with a mean word
+#: confidence at least this share of the best one, may give the layout.
 _LAYOUT_COVERAGE_SLACK = 0.9
+_LAYOUT_TRUST_SLACK = 0.85
 
 
 def _layout_reading(
@@ -693,8 +695,9 @@ def _layout_reading(
 ) -> Reading:
     """The engine reading whose layout the output keeps: of those that give every
     word line and block ids, the earliest whose words cover at least 90 % as many
-    of the fused words as the best one, so a reading that missed half the page
-    doesn't order it."""
+    of the fused words as the best one and whose mean confidence is at least 85 %
+    of the best one, so a reading that missed half the page, or lost it, doesn't
+    order it."""
     with_ids = [
         r
         for r in readings
@@ -719,9 +722,18 @@ def _layout_reading(
     # close to the best, the earliest (the primary engine, a built-in with real
     # page layout analysis) keeps its reading order; a line-level engine orders
     # multi-column pages line by line across the columns.
+    # An engine far less sure of its words than another has usually lost the page
+    # (tiny or blurred text), and its lines and blocks with it.
     counts = {id(r): covered(r) for r in with_ids}
-    best = max(counts.values())
-    return next(r for r in with_ids if counts[id(r)] >= _LAYOUT_COVERAGE_SLACK * best)
+    trust = {id(r): sum(w.confidence for w in r.words) / len(r.words) for r in with_ids}
+    best_count, best_trust = max(counts.values()), max(trust.values())
+    for r in with_ids:
+        if (
+            counts[id(r)] >= _LAYOUT_COVERAGE_SLACK * best_count
+            and trust[id(r)] >= _LAYOUT_TRUST_SLACK * best_trust
+        ):
+            return r
+    return max(with_ids, key=lambda r: (counts[id(r)], -readings.index(r)))
 
 
 def _assign_layout(words: list[Word], layout: Sequence[Word]) -> list[Word]:

@@ -243,8 +243,9 @@ def upsample_tile(tile: np.ndarray, scale: int) -> np.ndarray:
 BLANK_MIN_DELTA = 12.0
 #: Largest step: noisy pages raise the threshold with their noise, up to here.
 BLANK_MAX_DELTA = 40.0
-#: Pixels of a blank tile allowed off its paper level (a few dust specks).
-BLANK_MAX_OUTLIERS = 24
+#: Share of a blank tile's pixels allowed off its paper level (a few dust specks:
+#: 26 pixels of a 512×512 tile).
+BLANK_MAX_OUTLIER_SHARE = 1e-4
 
 
 def _luminance(pixels: np.ndarray) -> np.ndarray:
@@ -270,7 +271,7 @@ class BlankDetector:
     The page's noise ``σ`` is the robust spread of its luminance around the page
     median (on a document, most pixels are paper); ``δ = clip(2.5·σ, 12, 40)`` gray
     levels. After a 3×3 box blur (which averages single-pixel noise away but keeps
-    strokes), a tile is blank when at most :data:`BLANK_MAX_OUTLIERS` of its pixels
+    strokes), a tile is blank when at most :data:`BLANK_MAX_OUTLIER_SHARE` of its pixels
     (overlap margin included) lie more than ``δ`` away from the tile's *own* median:
     the paper level is taken locally because scans and photos are unevenly lit, and a
     few outliers are allowed for dust specks. Faint text, a stamp, a shadow edge or a
@@ -298,7 +299,7 @@ class BlankDetector:
         paper = _histogram_median(np.bincount(smooth.ravel(), minlength=256))
         low, high = paper - self.delta, paper + self.delta
         outliers = int(np.count_nonzero(smooth < low)) + int(np.count_nonzero(smooth > high))
-        return outliers <= BLANK_MAX_OUTLIERS
+        return outliers <= int(BLANK_MAX_OUTLIER_SHARE * smooth.size)
 
 
 # ---------------------------------------------------------------------- stitching

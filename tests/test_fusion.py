@@ -432,6 +432,10 @@ def test_the_first_engine_keeps_its_column_order_when_both_saw_the_text():
     across = Reading("second", [word(r, c, r, r) for r in range(2) for c in range(2)])
     assert texts(fuse([columns, across])) == ["w00", "w01", "w10", "w11"]
     assert texts(fuse([across, columns])) == ["w00", "w10", "w01", "w11"]
+    # A first engine that is far less sure of its words has lost the page: the
+    # other one's order wins.
+    unsure = Reading("first", [w.model_copy(update={"confidence": 0.5}) for w in columns.words])
+    assert texts(fuse([unsure, across])) == ["w00", "w10", "w01", "w11"]
 
 
 # ---------------------------------------------------------------------- the hook

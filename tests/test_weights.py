@@ -446,7 +446,9 @@ def test_full_unpickling_only_when_asked(
 ) -> None:
     import logging
 
-    monkeypatch.setattr(logging.getLogger("tair_ocr"), "propagate", True)  # a CLI may have run
+    # A CLI run earlier in the session (-q) may have raised the level or stopped propagation.
+    monkeypatch.setattr(logging.getLogger("tair_ocr"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="tair_ocr")
     path = saved(tmp_path, {**stage3(tiny), "args": argparse.Namespace(lr=1e-5)})
     with pytest.raises(UnsupportedInputError, match=f"{path}: holds pickled objects") as err:
         convert(tiny, {"terediff": path}, tmp_path / "out")
