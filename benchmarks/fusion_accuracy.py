@@ -38,7 +38,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from ocr_accuracy import (
     _real_input,
     _synthetic_input,
     _table,
+    publish,
     real_tasks,
 )
 
@@ -526,14 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += part_report(records, plan, "synthetic")
     lines += part_report(records, plan, "real")
     lines += guard_report(records, plan)
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n", encoding="utf-8")
-        args.out.with_suffix(".json").write_text(
-            json.dumps([asdict(r) for r in records], indent=1), encoding="utf-8"
-        )
+    publish(lines, records, args.out)
     return 0
 
 

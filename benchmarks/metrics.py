@@ -47,20 +47,10 @@ def edit_distance(a: str | list[str], b: str | list[str]) -> int:
     try:
         from rapidfuzz.distance import Levenshtein  # installed with jiwer
     except ImportError:  # the pure-Python version is fine for short texts
-        return _edit_distance_py(a, b)
+        from tair_ocr.fusion import levenshtein
+
+        return levenshtein(a, b)
     return int(Levenshtein.distance(a, b))
-
-
-def _edit_distance_py(a: str | list[str], b: str | list[str]) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
 
 
 def cer(reference: str, hypothesis: str, *, strip_spaces: bool = False) -> float:

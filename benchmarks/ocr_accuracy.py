@@ -556,6 +556,19 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def publish(lines: list[str], records: Sequence[Any], out: Path | None) -> None:
+    """Print the markdown report; with ``out``, also write it there and every
+    record (a dataclass per page and restorer or scenario) to ``out`` as .json."""
+    report = "\n".join(lines)
+    print(report)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report + "\n", encoding="utf-8")
+        out.with_suffix(".json").write_text(
+            json.dumps([asdict(r) for r in records], indent=1), encoding="utf-8"
+        )
+
+
 def _fonts(spec: str) -> list[str]:
     if spec == "held-out":
         from tair_ocr.cleaner.data import HELD_OUT_FONTS
@@ -623,14 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += real_report(records, restorers)
     lines += speed_report(records, restorers)
     lines += error_report(records)
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n", encoding="utf-8")
-        args.out.with_suffix(".json").write_text(
-            json.dumps([asdict(r) for r in records], indent=1), encoding="utf-8"
-        )
+    publish(lines, records, args.out)
     return 0
 
 
