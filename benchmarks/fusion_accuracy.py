@@ -53,8 +53,9 @@ from ocr_accuracy import (
     _real_input,
     _synthetic_input,
     _table,
+    parse_kinds,
     publish,
-    real_tasks,
+    real_tasks_or_note,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -487,24 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tasks: list[Task] = []
     if args.synthetic:
-        from tair_ocr.synthetic import DEGRADATION_KINDS
-
-        all_kinds = list(DEGRADATION_KINDS)
-        kinds = all_kinds if args.kinds == "all" else [k.strip() for k in args.kinds.split(",")]
-        unknown = [k for k in kinds if k not in all_kinds]
-        if unknown:
-            print(f"unknown kinds {unknown}; known: {', '.join(all_kinds)}", file=sys.stderr)
+        all_kinds, kinds = parse_kinds(args.kinds)
+        if not kinds:
             return 2
         render = {"size": args.page_size} if args.page_size else {}
         tasks += synthetic_tasks(kinds, args.pages_per_kind, all_kinds, render)
     if args.real:
-        if not args.data.is_dir():
-            notes.append(f"real data not found at {args.data}: skipped")
-        else:
-            real, skipped = real_tasks(args.data)
-            tasks += real
-            if skipped:
-                notes.append(f"{len(skipped)} real items have no text or word labels: skipped")
+        tasks += real_tasks_or_note(args.data, notes)
     if not tasks:
         print("nothing to do", file=sys.stderr)
         return 1

@@ -556,6 +556,33 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_kinds(spec: str) -> tuple[list[str], list[str]]:
+    """Every degradation kind, and those ``spec`` names (``"all"`` or a comma list);
+    the second list is empty, with a message on stderr, when a name is unknown."""
+    from tair_ocr.synthetic import DEGRADATION_KINDS
+
+    all_kinds = list(DEGRADATION_KINDS)
+    kinds = all_kinds if spec == "all" else [k.strip() for k in spec.split(",")]
+    unknown = [k for k in kinds if k not in all_kinds]
+    if unknown:
+        print(f"unknown kinds {unknown}; known: {', '.join(all_kinds)}", file=sys.stderr)
+        return all_kinds, []
+    return all_kinds, kinds
+
+
+def real_tasks_or_note(data: Path, notes: list[str]) -> list[Task]:
+    """The real-data tasks of ``data``; what was skipped (or the folder missing)
+    goes to ``notes``."""
+    if not data.is_dir():
+        notes.append(f"real data not found at {data}: skipped")
+        print(notes[-1], file=sys.stderr)
+        return []
+    real, skipped = real_tasks(data)
+    if skipped:
+        notes.append(f"{len(skipped)} real items have no text or word labels (pixel-only): skipped")
+    return real
+
+
 def publish(lines: list[str], records: Sequence[Any], out: Path | None) -> None:
     """Print the markdown report; with ``out``, also write it there and every
     record (a dataclass per page and restorer or scenario) to ``out`` as .json."""
@@ -592,26 +619,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds: list[str] = []
     notes: list[str] = []
     if args.synthetic:
-        from tair_ocr.synthetic import DEGRADATION_KINDS
-
-        all_kinds = list(DEGRADATION_KINDS)
-        kinds = all_kinds if args.kinds == "all" else [k.strip() for k in args.kinds.split(",")]
-        unknown = [k for k in kinds if k not in all_kinds]
-        if unknown:
-            print(f"unknown kinds {unknown}; known: {', '.join(all_kinds)}", file=sys.stderr)
+        all_kinds, kinds = parse_kinds(args.kinds)
+        if not kinds:
             return 2
         tasks += synthetic_tasks(kinds, args.pages_per_kind, all_kinds, _fonts(args.fonts))
     if args.real:
-        if not args.data.is_dir():
-            notes.append(f"real data not found at {args.data}: skipped")
-            print(notes[-1], file=sys.stderr)
-        else:
-            real, skipped = real_tasks(args.data)
-            tasks += real
-            if skipped:
-                notes.append(
-                    f"{len(skipped)} real items have no text or word labels (pixel-only): skipped"
-                )
+        tasks += real_tasks_or_note(args.data, notes)
     if not tasks:
         print("nothing to do", file=sys.stderr)
         return 1
