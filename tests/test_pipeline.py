@@ -29,6 +29,10 @@ def make_pdf(path, pages=3, marked=(), text="page"):
     return path
 
 
+#: CLI arguments of a run with the fault-injecting engine at a small DPI.
+FAULT_RUN = ("--plugin", FAULTS, "--engine", "crash-marked", "--dpi", "72")
+
+
 def run_cli(*args):
     return main([*map(str, args), "--no-plugin-autoload", "-q", "--restorer", "none"])
 
@@ -68,19 +72,7 @@ def test_oom_and_timeout_fail_only_their_page(tmp_path, engine, message):
 
 def test_cli_exit_code_for_failed_pages(tmp_path):
     src = make_pdf(tmp_path / "doc.pdf", pages=2, marked={0})
-    code = run_cli(
-        src,
-        "--plugin",
-        FAULTS,
-        "--engine",
-        "crash-marked",
-        "-o",
-        tmp_path,
-        "-t",
-        "txt",
-        "--dpi",
-        "72",
-    )
+    code = run_cli(src, *FAULT_RUN, "-o", tmp_path, "-t", "txt")
     assert code == ExitCode.PAGES_FAILED
     assert (tmp_path / "doc.txt").exists()
 
@@ -106,21 +98,7 @@ def test_multi_file_run_continues_after_a_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.pdf"
     bad.write_text("this is not a pdf")
     missing = tmp_path / "missing.png"
-    code = run_cli(
-        bad,
-        missing,
-        good,
-        "--plugin",
-        FAULTS,
-        "--engine",
-        "crash-marked",
-        "-o",
-        tmp_path / "out",
-        "-t",
-        "txt",
-        "--dpi",
-        "72",
-    )
+    code = run_cli(bad, missing, good, *FAULT_RUN, "-o", tmp_path / "out", "-t", "txt")
     assert code == ExitCode.INPUT_ERROR
     assert (tmp_path / "out" / "good.txt").read_text().strip() == "hello"
     err = capsys.readouterr().err.strip().splitlines()
@@ -132,19 +110,7 @@ def test_existing_output_needs_force(tmp_path):
     src = make_pdf(tmp_path / "doc.pdf", pages=1)
     out = tmp_path / "doc.txt"
     out.write_text("keep me")
-    args = [
-        src,
-        "--plugin",
-        FAULTS,
-        "--engine",
-        "crash-marked",
-        "-o",
-        tmp_path,
-        "-t",
-        "txt",
-        "--dpi",
-        "72",
-    ]
+    args = [src, *FAULT_RUN, "-o", tmp_path, "-t", "txt"]
     assert run_cli(*args) == ExitCode.OUTPUT_ERROR
     assert out.read_text() == "keep me"
     assert run_cli(*args, "--force") == ExitCode.OK
@@ -154,22 +120,7 @@ def test_existing_output_needs_force(tmp_path):
 def test_input_is_never_modified(tmp_path):
     src = make_pdf(tmp_path / "doc.pdf", pages=2)
     before = src.read_bytes()
-    assert (
-        run_cli(
-            src,
-            "--plugin",
-            FAULTS,
-            "--engine",
-            "crash-marked",
-            "-o",
-            tmp_path,
-            "-t",
-            "pdf,txt,json",
-            "--dpi",
-            "72",
-        )
-        == ExitCode.OK
-    )
+    assert run_cli(src, *FAULT_RUN, "-o", tmp_path, "-t", "pdf,txt,json") == ExitCode.OK
     assert src.read_bytes() == before
     assert (tmp_path / "doc.ocr.pdf").exists()
 
