@@ -52,22 +52,34 @@ _CONTINUATION_GAP = 1.0
 _CONTINUATION_WORD_GAPS = 1.6
 
 
-def _word_gaps(line: list[Word]) -> list[float]:
-    boxes = sorted((w.bbox for w in line), key=lambda b: b.x0)
-    return [b.x0 - a.x1 for a, b in itertools.pairwise(boxes) if b.x0 > a.x1]
+class _Row:
+    """A line of an engine block while false splits are joined: its words, box and
+    word gaps, computed once (the join compares every pair of candidate lines)."""
+
+    def __init__(self, words: list[Word]) -> None:
+        self.words = list(words)
+        self._measure()
+
+    def _measure(self) -> None:
+        self.bbox = BBox.enclosing([w.bbox for w in self.words])
+        boxes = sorted((w.bbox for w in self.words), key=lambda b: b.x0)
+        self.gaps = [b.x0 - a.x1 for a, b in itertools.pairwise(boxes) if b.x0 > a.x1]
+
+    def extend(self, other: _Row) -> None:
+        self.words.extend(other.words)
+        self._measure()
 
 
-def _continues(left: list[Word], right: list[Word]) -> bool:
+def _continues(left: _Row, right: _Row) -> bool:
     """Whether line ``right`` is the continuation of line ``left`` on the same row."""
-    a = BBox.enclosing([w.bbox for w in left])
-    b = BBox.enclosing([w.bbox for w in right])
+    a, b = left.bbox, right.bbox
     shorter, taller = sorted((a.height, b.height))
     if shorter <= 0 or taller > 1.6 * shorter:
         return False
     overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
     if overlap < 0.6 * shorter:
         return False
-    gaps = sorted(_word_gaps(left) + _word_gaps(right))
+    gaps = sorted(left.gaps + right.gaps)
     word_gap = gaps[len(gaps) // 2] if gaps else 0.0
     limit = max(_CONTINUATION_GAP * taller, _CONTINUATION_WORD_GAPS * word_gap)
     return -0.2 * shorter <= b.x0 - a.x1 <= limit
@@ -76,21 +88,28 @@ def _continues(left: list[Word], right: list[Word]) -> bool:
 def _join_split_lines(blocks: list[list[list[Word]]]) -> list[list[list[Word]]]:
     """Join a block whose every line continues a line of an earlier block into
     that block (the false column split described in the module docstring)."""
-    kept: list[list[list[Word]]] = []
+    kept: list[tuple[list[_Row], BBox]] = []
     for block in blocks:
+        rows = [_Row(words) for words in block]
+        box = BBox.enclosing([r.bbox for r in rows])
         host = None
-        for candidate in kept:
-            pairs = [next((ln for ln in candidate if _continues(ln, mine)), None) for mine in block]
-            if all(p is not None for p in pairs):
-                host = candidate
+        for candidate, candidate_box in kept:
+            # Lines can only continue each other if the blocks share rows.
+            if min(box.y1, candidate_box.y1) <= max(box.y0, candidate_box.y0):
+                continue
+            targets = [next((r for r in candidate if _continues(r, mine)), None) for mine in rows]
+            if all(t is not None for t in targets):
+                host = (candidate, targets)
                 break
         if host is None:
-            kept.append([list(line) for line in block])
+            kept.append((rows, box))
             continue
-        for mine in block:
-            target = next(ln for ln in host if _continues(ln, mine))
-            target.extend(mine)
-    return kept
+        candidate, targets = host
+        for target, mine in zip(targets, rows, strict=True):
+            target.extend(mine)  # type: ignore[union-attr]
+        index = next(i for i, (c, _) in enumerate(kept) if c is candidate)
+        kept[index] = (candidate, BBox.enclosing([r.bbox for r in candidate]))
+    return [[r.words for r in rows] for rows, _ in kept]
 
 
 def reading_order(blocks: Sequence[Block]) -> list[Block]:
