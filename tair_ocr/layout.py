@@ -15,6 +15,7 @@ blocks where the vertical gap stays small.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Sequence
 
@@ -129,37 +130,51 @@ def reading_order(blocks: Sequence[Block]) -> list[Block]:
     heights = sorted(ln.bbox.height for b in blocks for ln in b.lines)
     # Boxes of stacked blocks may touch or overlap by a pixel or two.
     slack = 0.15 * heights[len(heights) // 2]
-    boxes = [b.bbox for b in blocks]
+    # Plain tuples: this loop is quadratic in the number of blocks.
+    boxes = [b.bbox.as_tuple() for b in blocks]
     # A block with nothing beside it (no other block shares its rows) is a row
     # of the page of its own: everything above it is read before it, everything
     # below after it.
     alone = [
-        not any(j != i and min(a.y1, c.y1) - max(a.y0, c.y0) > slack for j, c in enumerate(boxes))
+        not any(j != i and min(a[3], c[3]) - max(a[1], c[1]) > slack for j, c in enumerate(boxes))
         for i, a in enumerate(boxes)
     ]
     before: list[set[int]] = [set() for _ in range(n)]
     for i, a in enumerate(boxes):
         for j, b in enumerate(boxes):
-            if i != j and a.y1 <= b.y0 + slack and (alone[i] or alone[j] or _stacked(a, b)):
+            if i != j and a[3] <= b[1] + slack and (alone[i] or alone[j] or _stacked(a, b)):
                 before[j].add(i)
-    done: set[int] = set()
+    # Kahn's algorithm; the heap hands out the earliest ready block first.
+    after: list[list[int]] = [[] for _ in range(n)]
+    waiting = [len(b) for b in before]
+    for j, preds in enumerate(before):
+        for i in preds:
+            after[i].append(j)
+    ready = [i for i in range(n) if not waiting[i]]
+    heapq.heapify(ready)
+    done = [False] * n
     order: list[int] = []
     while len(order) < n:
-        ready = [i for i in range(n) if i not in done and before[i] <= done]
         # A cycle cannot arise from boxes taller than 2·slack; if one does, fall
         # back to the given order rather than loop.
-        pick = ready[0] if ready else min(set(range(n)) - done)
+        pick = heapq.heappop(ready) if ready else next(i for i in range(n) if not done[i])
+        if done[pick]:
+            continue
+        done[pick] = True
         order.append(pick)
-        done.add(pick)
+        for j in after[pick]:
+            waiting[j] -= 1
+            if not waiting[j] and not done[j]:
+                heapq.heappush(ready, j)
     return [blocks[i] for i in order]
 
 
-def _stacked(a: BBox, b: BBox) -> bool:
+def _stacked(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     """Whether ``a`` and ``b`` share at least half the narrower one's width (a
     caption straddling two columns shares less with either, and must not chain
     the top of one column before the bottom of the other)."""
-    overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
-    return overlap > 0.5 * min(a.width, b.width)
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    return overlap > 0.5 * min(a[2] - a[0], b[2] - b[0])
 
 
 def _line(words: list[Word]) -> Line:
