@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tair_ocr.results import BBox, Point, Word
+from tair_ocr.working_scale import luminance
 
 if TYPE_CHECKING:
     from tair_ocr.components import SpottedWord
@@ -248,17 +249,6 @@ BLANK_MAX_DELTA = 40.0
 BLANK_MAX_OUTLIER_SHARE = 1e-4
 
 
-def _luminance(pixels: np.ndarray) -> np.ndarray:
-    """H×W uint8 luminance of H×W×C uint8 pixels (BT.601, as Pillow's "L")."""
-    import cv2
-
-    if pixels.ndim == 2:
-        return pixels
-    if pixels.shape[2] == 1:
-        return pixels[..., 0]
-    return cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_RGB2GRAY)
-
-
 def _histogram_median(histogram: np.ndarray) -> int:
     """The (lower) median of the values whose counts ``histogram`` holds."""
     cumulative = np.cumsum(histogram)
@@ -282,7 +272,7 @@ class BlankDetector:
     def __init__(self, page: np.ndarray) -> None:
         # A sparse sample is plenty for a median; it keeps huge pages cheap.
         step = max(1, int(math.sqrt(page.shape[0] * page.shape[1] / 1_000_000)))
-        sample = _luminance(page[::step, ::step])
+        sample = luminance(page[::step, ::step])
         # Medians of uint8 values from histograms: exact and fast.
         histogram = np.bincount(sample.ravel(), minlength=256)
         self.background = float(_histogram_median(histogram))
@@ -295,7 +285,7 @@ class BlankDetector:
         """True when ``tile`` (H×W×C uint8) holds nothing but background."""
         import cv2
 
-        smooth = cv2.blur(_luminance(tile), (3, 3), borderType=cv2.BORDER_REFLECT)
+        smooth = cv2.blur(luminance(tile), (3, 3), borderType=cv2.BORDER_REFLECT)
         paper = _histogram_median(np.bincount(smooth.ravel(), minlength=256))
         low, high = paper - self.delta, paper + self.delta
         outliers = int(np.count_nonzero(smooth < low)) + int(np.count_nonzero(smooth > high))

@@ -52,6 +52,7 @@ __all__ = [
     "choose_scale",
     "estimate_text_size",
     "is_binary",
+    "luminance",
     "resample",
 ]
 
@@ -81,15 +82,22 @@ class TextSize:
         return self.x_height > 0
 
 
-def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
+def luminance(image: Image.Image | np.ndarray) -> np.ndarray:
+    """H×W uint8 luminance (BT.601, as Pillow's ``"L"``) of a PIL image or an
+    H×W, H×W×1, H×W×3 (RGB) or H×W×4 uint8 array; H×W input is returned as is."""
     if isinstance(image, Image.Image):
         return np.asarray(image if image.mode == "L" else image.convert("L"))
     array = np.asarray(image)
-    if array.ndim == 3:
+    if array.ndim == 2:
+        return array.astype(np.uint8, copy=False)
+    if array.ndim == 3 and array.shape[2] == 1:
+        return array[..., 0].astype(np.uint8, copy=False)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
         import cv2
 
-        return cv2.cvtColor(np.ascontiguousarray(array[..., :3]), cv2.COLOR_RGB2GRAY)
-    return array.astype(np.uint8, copy=False)
+        rgb = np.ascontiguousarray(array[..., :3], dtype=np.uint8)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    raise ValueError(f"expected an H×W or H×W×3 image, got shape {array.shape}")
 
 
 def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
@@ -97,7 +105,7 @@ def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
     module docstring). ``image`` is a PIL image or an H×W(×3) uint8 array."""
     import cv2
 
-    gray = np.ascontiguousarray(_gray(image))
+    gray = np.ascontiguousarray(luminance(image))
     h, w = gray.shape
     if h < 8 or w < 8:
         return TextSize(0.0, 0.0, 0)
@@ -150,8 +158,9 @@ def choose_scale(
 def auto_scale(image: Image.Image | np.ndarray) -> tuple[float, TextSize]:
     """Measure the text on ``image`` and choose its working scale (1 for binary
     pages with readable text, see the module docstring)."""
-    text = estimate_text_size(image)
-    if text.x_height >= MIN_BINARY_X_HEIGHT and is_binary(_gray(image)):
+    gray = luminance(image)  # once: both measurements read the luminance
+    text = estimate_text_size(gray)
+    if text.x_height >= MIN_BINARY_X_HEIGHT and is_binary(gray):
         return 1.0, text
     return choose_scale(text), text
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer
 from tair_ocr.plugins import hookimpl
-from tair_ocr.working_scale import is_binary
+from tair_ocr.working_scale import is_binary, luminance
 
 if TYPE_CHECKING:
     import torch
@@ -136,7 +136,7 @@ class ClassicalRestorer(Restorer):
 
     def restore_page_hint(self, page: np.ndarray) -> None:
         """Measure the page (H×W×3 or H×W uint8) once; its tiles use the result."""
-        self._params = self._analyze(to_gray(page))
+        self._params = self._analyze(luminance(page))
 
     def _analyze(self, gray: np.ndarray) -> PageParams:
         params = analyze_page(gray)
@@ -377,19 +377,6 @@ def restore_gray(gray: np.ndarray, params: PageParams) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def to_gray(page: np.ndarray) -> np.ndarray:
-    """An H×W×3 (RGB), H×W×4 or H×W uint8 page as H×W uint8 luminance."""
-    import cv2
-
-    page = np.asarray(page)
-    if page.ndim == 2:
-        return np.ascontiguousarray(page, dtype=np.uint8)
-    if page.ndim == 3 and page.shape[2] in (3, 4):
-        rgb = np.ascontiguousarray(page[..., :3], dtype=np.uint8)
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    raise ValueError(f"expected an H×W×3 page, got shape {page.shape}")
 
 
 def _odd(n: int) -> int:

@@ -183,10 +183,11 @@ class CleanerRestorer(Restorer):
         by the classical restorer, as it does for them (on a benchmark fax page the
         network raised tesseract's CER from 6.3 % to 7.4 %, despeckling cut it to
         1.6 %)."""
-        from tair_ocr.restorers.classical import ClassicalRestorer, is_binary, to_gray
+        from tair_ocr.restorers.classical import ClassicalRestorer
+        from tair_ocr.working_scale import is_binary, luminance
 
         self._binary_page = None
-        if is_binary(to_gray(page)):
+        if is_binary(luminance(page)):
             fallback = ClassicalRestorer()
             fallback.restore_page_hint(page)
             self._binary_page = fallback
