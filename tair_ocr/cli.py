@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tair_ocr._version import __version__
+from tair_ocr.components import checked_availability
 from tair_ocr.errors import ExitCode, TairOcrError
 from tair_ocr.outputs import plan_outputs
 from tair_ocr.plugins import PluginManager
@@ -404,11 +405,8 @@ def plugin_report(plugins: PluginManager) -> dict[str, Any]:
     for kind, registry in registries.items():
         rows = []
         for component in registry:
-            try:
-                availability = component.availability()
-                ok, reason, hint = availability.ok, availability.reason, availability.hint
-            except Exception as exc:  # availability() must not raise; report if it does
-                ok, reason, hint = False, f"availability check failed: {exc}", ""
+            availability = checked_availability(component)
+            ok, reason, hint = availability.ok, availability.reason, availability.hint
             rows.append(
                 {
                     "name": component.name,

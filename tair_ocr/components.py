@@ -42,6 +42,15 @@ class Availability:
         return cls(False, reason, hint)
 
 
+def checked_availability(component: Component) -> Availability:
+    """``component.availability()``, with a check that raises (plugins' checks must
+    not, but may) reported as "not available" instead of crashing the caller."""
+    try:
+        return component.availability()
+    except Exception as exc:
+        return Availability.no(f"availability check failed: {exc}")
+
+
 class Component(ABC):
     """Common base: a name, a one-line description, an availability check, options."""
 

@@ -20,7 +20,14 @@ from typing import Any
 from PIL import Image
 
 from tair_ocr._version import __version__
-from tair_ocr.components import LoadedDocument, Loader, OcrEngine, Restorer, Writer
+from tair_ocr.components import (
+    LoadedDocument,
+    Loader,
+    OcrEngine,
+    Restorer,
+    Writer,
+    checked_availability,
+)
 from tair_ocr.errors import (
     InputError,
     MissingDependencyError,
@@ -111,7 +118,7 @@ class Pipeline:
             return [registry.get(name) for name in names]
         usable, unusable = [], []
         for engine in registry:
-            availability = _availability(engine)
+            availability = checked_availability(engine)
             (usable if availability.ok else unusable).append((engine, availability))
         if not usable:
             reasons = "; ".join(f"{e.name}: {a.reason}" for e, a in unusable)
@@ -402,22 +409,12 @@ class Pipeline:
 # ---------------------------------------------------------------------- helpers
 
 
-def _availability(component: Any) -> Any:
-    """``component.availability()``, with a raising check reported as unavailable."""
-    from tair_ocr.components import Availability
-
-    try:
-        return component.availability()
-    except Exception as exc:
-        return Availability.no(f"availability check failed: {exc}")
-
-
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, TairOcrError) else f"{type(exc).__name__}: {exc}"
 
 
 def _require_available(component: Any) -> None:
-    availability = component.availability()
+    availability = checked_availability(component)
     if not availability.ok:
         raise MissingDependencyError(
             f"{component.name} is not available: {availability.reason}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tair_ocr.components import Availability, Restorer
+from tair_ocr.components import Restorer, checked_availability
 
 if TYPE_CHECKING:
     from tair_ocr.plugins import Registry
@@ -23,13 +23,6 @@ __all__ = ["NEEDS_CUDA", "PRIORITY", "choose_restorer"]
 PRIORITY: tuple[str, ...] = ("terediff", "cleaner", "classical")
 #: Restorers that ``auto`` only picks with a CUDA device.
 NEEDS_CUDA: frozenset[str] = frozenset({"terediff"})
-
-
-def _availability(restorer: Restorer) -> Availability:
-    try:
-        return restorer.availability()
-    except Exception as exc:  # a broken check means "not available", not a crash
-        return Availability.no(f"availability check failed: {exc}")
 
 
 def _cuda_available() -> bool:
@@ -50,7 +43,7 @@ def choose_restorer(registry: Registry[Restorer]) -> tuple[Restorer, str]:
             skipped.append(f"{name}: not installed")
             continue
         restorer = registry.get(name)
-        availability = _availability(restorer)
+        availability = checked_availability(restorer)
         if not availability.ok:
             skipped.append(f"{name}: {availability.reason or 'not available'}")
             continue
