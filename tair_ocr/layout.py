@@ -11,6 +11,11 @@ overlaps horizontally (see :func:`reading_order`).
 Words without ids (spotters, line-level engines) are grouped geometrically: words
 whose vertical extents overlap enough form a line, read left to right; lines form
 blocks where the vertical gap stays small.
+
+:func:`table_regions` finds where an engine's page segmentation took a table apart
+into columns (read one after another, so every row is scattered) or took a column of
+short cells (item numbers, quantities) for one line of vertical text, which it then
+misreads; engines that can re-read a region as rows (tesseract) use it.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import heapq
 import itertools
 from collections.abc import Sequence
 
+import numpy as np
+
 from tair_ocr.results import BBox, Block, Line, Word
 
-__all__ = ["build_blocks", "group_lines", "reading_order"]
+__all__ = ["build_blocks", "group_lines", "reading_order", "table_regions", "widen_to_ink"]
 
 
 def build_blocks(words: Sequence[Word]) -> list[Block]:
@@ -219,3 +226,179 @@ def _blocks_from_geometry(words: Sequence[Word]) -> list[Block]:
                 continue
         blocks.append([line])
     return [Block(bbox=BBox.enclosing([ln.bbox for ln in ls]), lines=ls) for ls in blocks]
+
+
+#: A table needs at least this many rows that its columns share.
+_TABLE_MIN_ROWS = 3
+#: A column of cells has at most this many words per line (median).
+_CELL_WORDS = 2
+
+
+def table_regions(words: Sequence[Word]) -> list[BBox]:
+    """Boxes of the tables an engine read column by column, in page pixels.
+
+    ``words`` carry the engine's ``block_id``/``line_id`` (words without them are
+    ignored). Blocks are linked when they sit side by side and share rows: at least
+    three and 70 % of the shorter one's lines each line up with a line of the other
+    (same height within 40 %, overlapping by half of it), or one holds a "vertical
+    line" (at least 2.5 median line heights tall and twice as tall as wide: a column
+    of short cells the engine read as vertical text) spanning three lines of the
+    other. A linked group is a table
+    when one of its blocks is such a vertical line or a column of cells (at most two
+    words per line); two columns of running text share rows too, but have long lines.
+    """
+    lines: dict[int, list[Word]] = {}
+    block_of: dict[int, int] = {}
+    for word in words:
+        if word.block_id is None or word.line_id is None:
+            continue
+        lines.setdefault(word.line_id, []).append(word)
+        block_of[word.line_id] = word.block_id
+    if len(lines) < _TABLE_MIN_ROWS:
+        return []
+    boxes = {lid: BBox.enclosing([w.bbox for w in ws]) for lid, ws in lines.items()}
+    heights = sorted(b.height for b in boxes.values())
+    typical = heights[len(heights) // 2]
+    if typical <= 0:
+        return []
+    vertical = {
+        lid for lid, b in boxes.items() if b.height >= 2.5 * typical and b.height >= 2 * b.width
+    }
+    blocks: dict[int, list[int]] = {}
+    for lid in lines:
+        blocks.setdefault(block_of[lid], []).append(lid)
+    block_box = {bid: BBox.enclosing([boxes[lid] for lid in lids]) for bid, lids in blocks.items()}
+    cells = {
+        bid
+        for bid, lids in blocks.items()
+        if any(lid in vertical for lid in lids)
+        or sorted(len(lines[lid]) for lid in lids)[len(lids) // 2] <= _CELL_WORDS
+    }
+
+    def same_row(a: BBox, b: BBox) -> bool:
+        shorter, taller = sorted((a.height, b.height))
+        overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
+        # Cells of one row share the font size: a caption in small capitals
+        # beside a column of text does not line up with it.
+        return shorter >= 0.6 * taller and overlap >= 0.5 * shorter
+
+    def linked(a: int, b: int) -> bool:
+        for one, other in ((a, b), (b, a)):
+            for lv in (lid for lid in blocks[one] if lid in vertical):
+                span = boxes[lv]
+                spanned = sum(
+                    min(span.y1, boxes[lid].y1) - max(span.y0, boxes[lid].y0)
+                    >= 0.5 * boxes[lid].height
+                    for lid in blocks[other]
+                    if lid not in vertical
+                )
+                if spanned >= _TABLE_MIN_ROWS:
+                    return True
+        rows_a = [boxes[lid] for lid in blocks[a] if lid not in vertical]
+        rows_b = [boxes[lid] for lid in blocks[b] if lid not in vertical]
+        shared = sum(any(same_row(x, y) for y in rows_b) for x in rows_a)
+        # Most rows of the shorter column must line up, not a few by chance.
+        return shared >= _TABLE_MIN_ROWS and shared >= 0.7 * min(len(rows_a), len(rows_b))
+
+    ids = list(blocks)
+    parent = {bid: bid for bid in ids}
+
+    def root(bid: int) -> int:
+        while parent[bid] != bid:
+            parent[bid] = parent[parent[bid]]
+            bid = parent[bid]
+        return bid
+
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            ba, bb = block_box[a], block_box[b]
+            if min(ba.y1, bb.y1) <= max(ba.y0, bb.y0):
+                continue  # no rows in common
+            side = min(ba.x1, bb.x1) - max(ba.x0, bb.x0)
+            if side > 0.2 * min(ba.width, bb.width):
+                continue  # stacked or overlapping, not side by side
+            if linked(a, b):
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for bid in ids:
+        groups.setdefault(root(bid), []).append(bid)
+    regions = []
+    for members in groups.values():
+        if len(members) >= 2 and any(b in cells for b in members):
+            region = BBox.enclosing([block_box[b] for b in members])
+            regions.append(_grow_by_rows(region, list(boxes.values()), typical))
+    return regions
+
+
+def _grow_by_rows(region: BBox, lines: list[BBox], typical: float) -> BBox:
+    """``region`` grown by the rows right above and below it that hold at least two
+    cells overlapping its width: the header row and the totals, which share no
+    three rows with anything and so are not linked to the table's columns."""
+    while True:
+        rows: dict[str, list[BBox]] = {"above": [], "below": []}
+        for b in lines:
+            if b.x1 <= region.x0 or b.x0 >= region.x1 or b.width > region.width:
+                continue
+            if b.y1 <= region.y0 + 0.2 * typical and region.y0 - b.y1 <= 1.6 * typical:
+                rows["above"].append(b)
+            elif b.y0 >= region.y1 - 0.2 * typical and b.y0 - region.y1 <= 1.6 * typical:
+                rows["below"].append(b)
+        grown = region
+        for found in rows.values():
+            # Only the nearest row: cells of the same row overlap the nearest line.
+            if len(found) < 2:
+                continue
+            near = min(found, key=lambda b: min(abs(region.y0 - b.y1), abs(b.y0 - region.y1)))
+            row = [b for b in found if min(b.y1, near.y1) - max(b.y0, near.y0) >= 0.5 * b.height]
+            if len(row) >= 2:
+                grown = BBox.enclosing([grown, *row])
+        if grown == region:
+            return region
+        region = grown
+
+
+#: Least paper-to-ink contrast (of 255) for :func:`widen_to_ink` to tell ink apart.
+_MIN_INK_CONTRAST = 40
+
+
+def widen_to_ink(region: BBox, gray: np.ndarray, words: Sequence[Word]) -> BBox:
+    """``region`` (a table) widened sideways over the ink in its rows that no word
+    covers, across gaps of up to four line heights, stopping at words outside it.
+
+    Automatic segmentation sometimes reads nothing at all of a table's outer column
+    (sparse right-aligned amounts) or cuts a header cell in half; the re-read must
+    see them. ``gray`` is the page's luminance (H×W uint8).
+    """
+    # Words cut by the region's edge belong to it (a header cell read apart).
+    inside = [w for w in words if region.intersection(w.bbox) > 0]
+    region = BBox.enclosing([region, *(w.bbox for w in inside)])
+    y0, y1 = max(0, int(region.y0)), min(gray.shape[0], int(np.ceil(region.y1)))
+    x0, x1 = max(0, int(region.x0)), min(gray.shape[1], int(np.ceil(region.x1)))
+    if y1 <= y0 or x1 <= x0:
+        return region
+    band = gray[y0:y1]
+    paper, ink = np.percentile(band, 95), np.percentile(band, 1)
+    if paper - ink < _MIN_INK_CONTRAST:
+        return region
+    heights = sorted(w.bbox.height for w in inside) or [y1 - y0]
+    line = max(1.0, heights[len(heights) // 2])
+    inked = (band < (paper + ink) / 2).sum(axis=0) >= max(2, round(0.1 * line))
+    blocked = np.zeros(gray.shape[1], bool)
+    for w in words:
+        b = w.bbox
+        if w not in inside and min(b.y1, y1) - max(b.y0, y0) > 0:
+            blocked[max(0, int(b.x0)) : int(np.ceil(b.x1))] = True
+    gap_limit = 4 * line
+
+    def reach(start: int, step: int) -> int:
+        edge, gap, x = start, 0, start + step
+        while 0 <= x < gray.shape[1] and not blocked[x] and gap <= gap_limit:
+            if inked[x]:
+                edge, gap = x, 0
+            else:
+                gap += 1
+            x += step
+        return edge
+
+    left, right = reach(x0, -1), reach(x1 - 1, 1)
+    return BBox(x0=min(region.x0, left), y0=region.y0, x1=max(region.x1, right + 1), y1=region.y1)

