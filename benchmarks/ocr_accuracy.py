@@ -114,6 +114,7 @@ def _pipeline(restorer: str, options: dict[str, Any]) -> Any:
             languages=options["languages"],
             scale=options["scale"],
             fusion=options["fusion"],
+            options=dict(options.get("plugin_options", {})),
             jobs=1,
             output_types=["txt"],
         )
@@ -552,6 +553,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="fusion mode; 'off' scores the restored page's reading alone",
     )
     parser.add_argument("--jobs", type=int, default=2, help="pages evaluated at once")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a plugin option for every pipeline, as its argparse name "
+        "(e.g. cleaner_weights=run/export/cleaner.safetensors); repeatable",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     return parser.parse_args(argv)
 
@@ -596,6 +605,16 @@ def publish(lines: list[str], records: Sequence[Any], out: Path | None) -> None:
         )
 
 
+def _plugin_options(pairs: Sequence[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--set {pair!r}: expected NAME=VALUE")
+        options[name.strip()] = value
+    return options
+
+
 def _fonts(spec: str) -> list[str]:
     if spec == "held-out":
         from tair_ocr.cleaner.data import HELD_OUT_FONTS
@@ -614,6 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "languages": args.lang,
         "scale": args.scale,
         "fusion": args.fusion,
+        "plugin_options": _plugin_options(args.set),
     }
     tasks: list[Task] = []
     kinds: list[str] = []

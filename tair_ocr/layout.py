@@ -28,7 +28,7 @@ import numpy as np
 
 from tair_ocr.results import BBox, Block, Line, Word
 
-__all__ = ["build_blocks", "group_lines", "reading_order", "table_regions", "widen_to_ink"]
+__all__ = ["build_blocks", "group_lines", "reading_order", "table_regions"]
 
 
 def build_blocks(words: Sequence[Word]) -> list[Block]:
@@ -234,7 +234,7 @@ _TABLE_MIN_ROWS = 3
 _CELL_WORDS = 2
 
 
-def table_regions(words: Sequence[Word]) -> list[BBox]:
+def table_regions(words: Sequence[Word], gray: np.ndarray | None = None) -> list[BBox]:
     """Boxes of the tables an engine read column by column, in page pixels.
 
     ``words`` carry the engine's ``block_id``/``line_id`` (words without them are
@@ -246,6 +246,12 @@ def table_regions(words: Sequence[Word]) -> list[BBox]:
     other. A linked group is a table
     when one of its blocks is such a vertical line or a column of cells (at most two
     words per line); two columns of running text share rows too, but have long lines.
+
+    A table's box is grown by the rows right above and below it that hold two cells
+    or more (header, totals). With the page's luminance ``gray`` (H×W uint8), it is
+    also widened sideways over ink in its rows, across gaps of up to four line
+    heights and up to the nearest running text: automatic segmentation sometimes
+    reads nothing at all of an outer column (sparse right-aligned amounts).
     """
     lines: dict[int, list[Word]] = {}
     block_of: dict[int, int] = {}
@@ -322,11 +328,21 @@ def table_regions(words: Sequence[Word]) -> list[BBox]:
     groups: dict[int, list[int]] = {}
     for bid in ids:
         groups.setdefault(root(bid), []).append(bid)
+    line_boxes = list(boxes.values())
+    # Lines of running text (not cells) fence a table in when it is widened.
+    text = [boxes[lid] for bid, lids in blocks.items() if bid not in cells for lid in lids]
     regions = []
     for members in groups.values():
         if len(members) >= 2 and any(b in cells for b in members):
             region = BBox.enclosing([block_box[b] for b in members])
-            regions.append(_grow_by_rows(region, list(boxes.values()), typical))
+            if gray is not None:
+                region = _widen_to_ink(region, gray, text, typical)
+            region = _grow_by_rows(region, line_boxes, typical)
+            if gray is not None:
+                region = _widen_to_ink(region, gray, text, typical)
+            # Words cut by the region's edge belong to it (a header cell read apart).
+            cut = [b for b in line_boxes if region.intersection(b) > 0]
+            regions.append(BBox.enclosing([region, *cut]))
     return regions
 
 
@@ -361,17 +377,9 @@ def _grow_by_rows(region: BBox, lines: list[BBox], typical: float) -> BBox:
 _MIN_INK_CONTRAST = 40
 
 
-def widen_to_ink(region: BBox, gray: np.ndarray, words: Sequence[Word]) -> BBox:
-    """``region`` (a table) widened sideways over the ink in its rows that no word
-    covers, across gaps of up to four line heights, stopping at words outside it.
-
-    Automatic segmentation sometimes reads nothing at all of a table's outer column
-    (sparse right-aligned amounts) or cuts a header cell in half; the re-read must
-    see them. ``gray`` is the page's luminance (H×W uint8).
-    """
-    # Words cut by the region's edge belong to it (a header cell read apart).
-    inside = [w for w in words if region.intersection(w.bbox) > 0]
-    region = BBox.enclosing([region, *(w.bbox for w in inside)])
+def _widen_to_ink(region: BBox, gray: np.ndarray, text: list[BBox], line: float) -> BBox:
+    """``region`` widened sideways over the ink in its rows, across gaps of up to
+    four line heights (``line``), stopping at ``text`` (lines of running text)."""
     y0, y1 = max(0, int(region.y0)), min(gray.shape[0], int(np.ceil(region.y1)))
     x0, x1 = max(0, int(region.x0)), min(gray.shape[1], int(np.ceil(region.x1)))
     if y1 <= y0 or x1 <= x0:
@@ -380,13 +388,10 @@ def widen_to_ink(region: BBox, gray: np.ndarray, words: Sequence[Word]) -> BBox:
     paper, ink = np.percentile(band, 95), np.percentile(band, 1)
     if paper - ink < _MIN_INK_CONTRAST:
         return region
-    heights = sorted(w.bbox.height for w in inside) or [y1 - y0]
-    line = max(1.0, heights[len(heights) // 2])
     inked = (band < (paper + ink) / 2).sum(axis=0) >= max(2, round(0.1 * line))
     blocked = np.zeros(gray.shape[1], bool)
-    for w in words:
-        b = w.bbox
-        if w not in inside and min(b.y1, y1) - max(b.y0, y0) > 0:
+    for b in text:
+        if min(b.y1, y1) - max(b.y0, y0) > 0 and not region.intersection(b) > 0:
             blocked[max(0, int(b.x0)) : int(np.ceil(b.x1))] = True
     gap_limit = 4 * line
 

@@ -23,8 +23,20 @@ from tair_ocr.cleaner.data import (
     train_fonts,
     warp_to,
 )
-from tair_ocr.cleaner.model import CleanerConfig, CleanerNet, load_model, save_model
-from tair_ocr.cleaner.train import TrainOptions, ink_weighted_l1, parse_kind_weights, train
+from tair_ocr.cleaner.model import (
+    CleanerConfig,
+    CleanerNet,
+    load_model,
+    local_contrast,
+    save_model,
+)
+from tair_ocr.cleaner.train import (
+    TrainOptions,
+    ink_weighted_l1,
+    parse_kind_weights,
+    train,
+    with_contrast_input,
+)
 from tair_ocr.errors import UsageError
 from tair_ocr.geometry import Affine
 from tair_ocr.page import Page
@@ -207,6 +219,32 @@ def test_model_pads_any_size_and_starts_as_identity() -> None:
         y = model(x)
     assert y.shape == x.shape
     assert torch.allclose(y, x), "the correction starts at zero"
+
+
+def test_local_contrast_makes_faded_ink_look_black_and_leaves_paper_alone() -> None:
+    page = torch.full((1, 1, 96, 96), 0.95)
+    page[..., 40:44, 8:88] = 0.6  # a faded stroke
+    blocks = torch.nn.PixelUnshuffle(4)(page - 0.5)
+    stretched = local_contrast(blocks) + 0.5
+    folded = torch.nn.PixelShuffle(4)(stretched)
+    assert folded[..., 40:44, 20:70].max() < 0.01
+    assert folded[..., 46:50, 20:70].min() > 0.99
+    # Far from ink, paper with faint noise is not stretched into black and white.
+    noisy = 0.9 + 0.02 * torch.rand(1, 1, 96, 96)
+    spread = local_contrast(torch.nn.PixelUnshuffle(4)(noisy - 0.5))
+    assert float(spread.max() - spread.min()) <= 0.02 / 0.15 + 1e-4
+
+
+def test_growing_the_contrast_input_keeps_what_the_model_computes() -> None:
+    torch.manual_seed(0)
+    model = CleanerNet(TINY).eval()
+    torch.nn.init.normal_(model.tail.weight, std=0.05)
+    grown = with_contrast_input(model).eval()
+    assert grown.config.contrast_input and grown.head.in_channels == 2 * model.head.in_channels
+    x = torch.rand(1, 1, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(grown(x), model(x), atol=1e-6)
+        assert not torch.allclose(model(x), x)
 
 
 def test_training_lowers_the_loss_on_a_tiny_batch() -> None:

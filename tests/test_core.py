@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tair_ocr.components import Writer
 from tair_ocr.errors import EmptyInputError, OutputExistsError, UsageError
 from tair_ocr.geometry import Affine
-from tair_ocr.layout import build_blocks, group_lines, table_regions, widen_to_ink
+from tair_ocr.layout import build_blocks, group_lines, table_regions
 from tair_ocr.outputs import atomic_destination, plan_outputs
 from tair_ocr.results import BBox, DocumentResult, PageError, PageResult, Word
 from tair_ocr.settings import Settings, parse_page_ranges
@@ -241,21 +241,26 @@ def test_two_columns_of_running_text_are_not_a_table():
 def test_table_region_widens_over_a_column_the_engine_did_not_read():
     import numpy as np
 
-    gray = np.full((200, 600), 240, np.uint8)
+    gray = np.full((330, 600), 240, np.uint8)
     gray[40:180, 10:30] = 20  # item numbers
     gray[40:180, 60:170] = 20  # descriptions
     gray[40:180, 300:350] = 20  # amounts
     gray[40:180, 420:470] = 20  # a column nobody read
     gray[40:180, 560:590] = 20  # beyond a gap of more than four line heights
     words = [w for w in _table_as_columns() if w.bbox.y1 <= 180]
-    (region,) = table_regions([*words, word("Thank", 0, 300, 60, 320, block_id=4, line_id=40)])
-    widened = widen_to_ink(region, gray, words)
-    assert (widened.x0, widened.x1) == (10, 470)
-    # A word outside the table stops the widening.
-    fence = word("Note", 380, 100, 410, 120, block_id=9, line_id=60)
-    assert widen_to_ink(region, gray, [*words, fence]).x1 == 350
-    # A blank page band (no contrast) leaves the region as it is.
-    assert widen_to_ink(region, np.full((200, 600), 200, np.uint8), words) == region
+    words.append(word("Thank", 0, 300, 60, 320, block_id=4, line_id=40))
+    (region,) = table_regions(words, gray)
+    assert (region.x0, region.x1) == (10, 470)
+    # Running text beside the table fences it in; a stray cell does not.
+    fence = [
+        word(t, 380 + 12 * k, 100, 390 + 12 * k, 120, block_id=9, line_id=60)
+        for k, t in enumerate("abc")
+    ]
+    assert table_regions(words + fence, gray)[0].x1 == 350
+    cell = word("7", 380, 100, 390, 120, block_id=9, line_id=60)
+    assert table_regions([*words, cell], gray)[0].x1 == 470
+    # Without contrast (a blank band) it is not widened.
+    assert table_regions(words, np.full((330, 600), 200, np.uint8))[0].x1 == 350
 
 
 def test_layout_geometry_groups_lines_and_blocks():

@@ -14,6 +14,9 @@ Design, chosen for speed on a CPU (see ``weights/MODEL_CARD.md`` for measurement
   4×-enlarged thumbnails.
 * The network predicts a correction added to its input (the identity is easy to
   learn, so clean pages stay as they are).
+* Optionally (``contrast_input``) the head also sees the blocks stretched to their
+  neighbourhood's ink-to-paper range (about 50 px around): faded or grey ink then
+  looks like black ink, so the network needs no separate rules for every contrast.
 
 The forward pass accepts any H×W: it pads to a multiple of :attr:`CleanerNet.multiple`
 by mirror reflection and crops back.
@@ -30,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CleanerConfig", "CleanerNet", "bf16_is_fast", "load_model", "save_model"]
+__all__ = [
+    "CleanerConfig",
+    "CleanerNet",
+    "bf16_is_fast",
+    "load_model",
+    "local_contrast",
+    "save_model",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class CleanerConfig:
     blocks: tuple[int, ...] = (2, 2, 2)
     #: Residual blocks per decoder level (all but the coarsest).
     decoder_blocks: int = 1
+    #: Also feed the head the locally contrast-stretched input (see the module notes).
+    contrast_input: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +68,7 @@ class CleanerConfig:
             channels=tuple(int(c) for c in data["channels"]),
             blocks=tuple(int(b) for b in data["blocks"]),
             decoder_blocks=int(data["decoder_blocks"]),
+            contrast_input=bool(data.get("contrast_input", False)),
         )
 
 
@@ -84,7 +97,8 @@ class CleanerNet(nn.Module):
             raise ValueError("channels and blocks need one entry per level")
         b, c = config.block, config.channels
         self.unshuffle = nn.PixelUnshuffle(b)
-        self.head = nn.Conv2d(b * b, c[0], 3, padding=1)
+        inputs = 2 * b * b if config.contrast_input else b * b
+        self.head = nn.Conv2d(inputs, c[0], 3, padding=1)
         self.encoders = nn.ModuleList(
             nn.Sequential(*[_ResBlock(ch) for _ in range(n)])
             for ch, n in zip(c, config.blocks, strict=True)
@@ -119,7 +133,10 @@ class CleanerNet(nn.Module):
             # Reflection needs the pad to be smaller than the side; replicate otherwise.
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        y = self.head(self.unshuffle(x - 0.5))
+        blocks = self.unshuffle(x - 0.5)
+        if self.config.contrast_input:
+            blocks = torch.cat([blocks, local_contrast(blocks)], dim=1)
+        y = self.head(blocks)
         skips = []
         for i, encoder in enumerate(self.encoders):
             y = encoder(y)
@@ -130,6 +147,32 @@ class CleanerNet(nn.Module):
             y = self.decoders[i](self.ups[i](y) + skips[i])
         out = x + self.shuffle(self.tail(y))
         return out[..., :h, :w] if ph or pw else out
+
+
+#: Half-width, in blocks, of the neighbourhood :func:`local_contrast` measures.
+CONTRAST_RADIUS = 6
+#: Least ink-to-paper range it stretches to full range (noise on blank paper stays low).
+CONTRAST_FLOOR = 0.15
+
+
+def local_contrast(blocks: torch.Tensor) -> torch.Tensor:
+    """Unshuffled blocks (N×B²×h×w, values centred on 0) stretched so that the darkest
+    value of each (2r+1)-block neighbourhood maps to -0.5 and the brightest to +0.5.
+
+    Min and max over a block come from its B² channels; the neighbourhood extrema
+    are two separable max-pools, cheap at 1/B of the resolution.
+    """
+    k, r = 2 * CONTRAST_RADIUS + 1, CONTRAST_RADIUS
+    high = blocks.amax(1, keepdim=True)
+    low = -(-blocks).amax(1, keepdim=True)
+
+    def pooled_max(t: torch.Tensor) -> torch.Tensor:
+        t = F.max_pool2d(t, (1, k), stride=1, padding=(0, r))
+        return F.max_pool2d(t, (k, 1), stride=1, padding=(r, 0))
+
+    high, low = pooled_max(high), -pooled_max(-low)
+    stretched = (blocks - low) / (high - low).clamp(min=CONTRAST_FLOOR)
+    return stretched.clamp(0.0, 1.0) - 0.5
 
 
 def bf16_is_fast() -> bool:

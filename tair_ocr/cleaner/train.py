@@ -26,6 +26,7 @@ training command and metrics.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -99,6 +100,9 @@ class TrainOptions:
     max_minutes: float = 0.0
     channels: tuple[int, ...] = CleanerConfig.channels
     blocks: tuple[int, ...] = CleanerConfig.blocks
+    #: Give the network the locally contrast-stretched input too (a model started
+    #: from weights without it gets the extra head inputs, zero-initialised).
+    contrast_input: bool = False
     #: Start from these exported weights (fine-tuning) instead of random ones; the
     #: architecture comes from the JSON beside them.
     init: str = ""
@@ -108,6 +112,17 @@ class TrainOptions:
     #: Index of the first training page (a fine-tuning run starts past the pages
     #: an earlier run used, so it sees new text).
     first_page: int = 0
+
+
+def with_contrast_input(model: CleanerNet) -> CleanerNet:
+    """``model`` grown to take the contrast-stretched input as well; the new head
+    weights are zero, so it computes exactly what ``model`` did until trained."""
+    grown = CleanerNet(dataclasses.replace(model.config, contrast_input=True))
+    state = model.state_dict()
+    head = state["head.weight"]
+    state["head.weight"] = torch.cat([head, torch.zeros_like(head)], dim=1)
+    grown.load_state_dict(state)
+    return grown
 
 
 def parse_kind_weights(spec: str) -> dict[str, float] | None:
@@ -297,14 +312,24 @@ def train(options: TrainOptions, *, export: Path | None = None, command: str = "
         # Another run's checkpoint: full-precision weights (exports are float16).
         init_state = torch.load(options.init, weights_only=False)
         saved = init_state["options"]
-        config = CleanerConfig(channels=tuple(saved["channels"]), blocks=tuple(saved["blocks"]))
+        config = CleanerConfig(
+            channels=tuple(saved["channels"]),
+            blocks=tuple(saved["blocks"]),
+            contrast_input=bool(saved.get("contrast_input", False)),
+        )
         model = CleanerNet(config)
         model.load_state_dict(init_state["model"])
     elif options.init:
         model, _ = load_model(Path(options.init))
     else:
-        config = CleanerConfig(channels=tuple(options.channels), blocks=tuple(options.blocks))
+        config = CleanerConfig(
+            channels=tuple(options.channels),
+            blocks=tuple(options.blocks),
+            contrast_input=options.contrast_input,
+        )
         model = CleanerNet(config)
+    if options.contrast_input and not model.config.contrast_input:
+        model = with_contrast_input(model)
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
@@ -569,6 +594,11 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainOptions, Path | None]:
         choices=("auto", "on", "off"),
         default=defaults.bf16,
         help="bfloat16 autocast (auto: when the CPU computes bf16 natively)",
+    )
+    p.add_argument(
+        "--contrast-input",
+        action="store_true",
+        help="also feed the locally contrast-stretched input (grows --init weights)",
     )
     p.add_argument("--channels", default=",".join(map(str, defaults.channels)))
     p.add_argument("--blocks", default=",".join(map(str, defaults.blocks)))

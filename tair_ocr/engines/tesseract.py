@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from tair_ocr.components import Availability, OcrEngine
 from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
-from tair_ocr.layout import table_regions, widen_to_ink
+from tair_ocr.layout import table_regions
 from tair_ocr.plugins import hookimpl
 from tair_ocr.results import BBox, Word
 from tair_ocr.working_scale import luminance
@@ -495,13 +495,10 @@ class TesseractEngine(OcrEngine):
         if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
             return []
         words = self._read(image, languages, dpi, timeout)
-        if self.options.table_rows and self.options.psm in AUTO_PSM:
-            regions = table_regions(words)
-            if regions:
-                gray = luminance(image)
-                for region in regions:
-                    region = widen_to_ink(region, gray, words)
-                    words = self._reread_table(image, region, words, languages, dpi, timeout)
+        # Most pages have no table: look at the pixels only when one is found.
+        if self.options.table_rows and self.options.psm in AUTO_PSM and table_regions(words):
+            for region in table_regions(words, luminance(image)):
+                words = self._reread_table(image, region, words, languages, dpi, timeout)
         return words
 
     def _reread_table(
