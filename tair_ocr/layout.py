@@ -95,28 +95,34 @@ def _continues(left: _Row, right: _Row) -> bool:
 
 def _join_split_lines(blocks: list[list[list[Word]]]) -> list[list[list[Word]]]:
     """Join a block whose every line continues a line of an earlier block into
-    that block (the false column split described in the module docstring)."""
+    those lines (the false column split described in the module docstring). The
+    lines it continues may belong to different blocks: tesseract often cuts a
+    paragraph into several blocks and the line tails into one more."""
     kept: list[tuple[list[_Row], BBox]] = []
     for block in blocks:
         rows = [_Row(words) for words in block]
         box = BBox.enclosing([r.bbox for r in rows])
-        host = None
-        for candidate, candidate_box in kept:
-            # Lines can only continue each other if the blocks share rows.
-            if min(box.y1, candidate_box.y1) <= max(box.y0, candidate_box.y0):
-                continue
-            targets = [next((r for r in candidate if _continues(r, mine)), None) for mine in rows]
-            if all(t is not None for t in targets):
-                host = (candidate, targets)
+        # Lines can only continue each other if the blocks share rows.
+        beside = [
+            (i, candidate)
+            for i, (candidate, candidate_box) in enumerate(kept)
+            if min(box.y1, candidate_box.y1) > max(box.y0, candidate_box.y0)
+        ]
+        targets = []
+        for mine in rows:
+            target = next(
+                ((i, r) for i, candidate in beside for r in candidate if _continues(r, mine)),
+                None,
+            )
+            if target is None:
                 break
-        if host is None:
+            targets.append(target)
+        if not beside or len(targets) < len(rows):
             kept.append((rows, box))
             continue
-        candidate, targets = host
-        for target, mine in zip(targets, rows, strict=True):
-            target.extend(mine)  # type: ignore[union-attr]
-        index = next(i for i, (c, _) in enumerate(kept) if c is candidate)
-        kept[index] = (candidate, BBox.enclosing([r.bbox for r in candidate]))
+        for (i, target), mine in zip(targets, rows, strict=True):
+            target.extend(mine)
+            kept[i] = (kept[i][0], BBox.enclosing([r.bbox for r in kept[i][0]]))
     return [[r.words for r in rows] for rows, _ in kept]
 
 

@@ -179,6 +179,20 @@ def test_layout_joins_a_paragraph_split_into_false_columns():
     assert [b.text for b in blocks] == ["We are war. We have\nof field, as\nlast"]
 
 
+def test_layout_joins_line_tails_split_off_lines_of_several_blocks():
+    # Each line is a block of its own (tesseract's paragraphs) and the tails of all
+    # three come after them as one more block, to their right.
+    lines = (("one two", "three"), ("four five", "six"), ("a b", "c"))
+    words, tails = [], []
+    for row, (head, tail) in enumerate(lines):
+        y = 40 * row
+        for k, text in enumerate(head.split()):
+            words.append(word(text, 60 * k, y, 60 * k + 50, y + 20, block_id=row, line_id=row))
+        tails.append(word(tail, 130, y, 180, y + 20, block_id=9, line_id=9 + row))
+    joined = build_blocks(words + tails)
+    assert [b.text for b in joined] == ["one two three", "four five six", "a b c"]
+
+
 def test_layout_keeps_real_columns_apart():
     # Same rows, but a gutter of several word spaces: two columns.
     left = [("one", "two"), ("three", "four")]
