@@ -137,6 +137,11 @@ class Restorer(Component):
     is_identity: ClassVar[bool] = False
     #: True when the restorer gives spotted words (a text spotter).
     spots_text: ClassVar[bool] = False
+    #: What blank tiles (skipped, never sent to :meth:`restore`) become: ``None``
+    #: keeps them as they are; a gray value in [0, 1] fills them with it. Restorers
+    #: that turn paper white set 1.0, so skipped paper matches restored paper (a
+    #: patchwork of grey textured and white tiles makes OCR engines drop text).
+    blank_paper: ClassVar[float | None] = None
 
     @property
     def device(self) -> str:

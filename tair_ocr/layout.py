@@ -4,7 +4,7 @@ Engines that know their layout (tesseract) tag words with ``block_id`` and
 ``line_id``; those groups are kept, with two repairs. Tesseract sometimes takes the
 wide word gaps of monospaced or justified text for a column gutter and cuts one
 paragraph into a left and a right "column"; lines of a block that continue lines of
-another block, one word space further right, are joined back to them. The blocks keep
+earlier blocks, one word space further right, are joined back to them. The blocks keep
 the engine's order, except that a block is moved before the blocks below it that it
 overlaps horizontally (see :func:`reading_order`).
 

@@ -263,9 +263,7 @@ class _TileRun:
             array = extract_tile(pixels, tile, grid.size)
             if detector is not None and detector.is_blank(array):
                 self.counters["tiles_skipped"] += 1
-                planes = array.transpose(2, 0, 1).astype(np.float32)
-                planes /= 255.0
-                stitcher.add(tile, upsample_tile(planes, self.scale))
+                stitcher.add(tile, self._blank(array))
                 continue
             pending.append((tile, array))
             if len(pending) >= self.batch_size:
@@ -276,6 +274,16 @@ class _TileRun:
         assert stitcher.done, "every tile row must have been written"
         # 7. One reading per word.
         return stitcher.output, deduplicate_words(self.words)
+
+    def _blank(self, array: np.ndarray) -> np.ndarray:
+        """A skipped tile as the stitcher takes it: C×H×W float at the output scale."""
+        paper = self.restorer.blank_paper
+        if paper is not None:
+            h, w, c = array.shape
+            return np.full((c, h * self.scale, w * self.scale), float(paper), np.float32)
+        planes = array.transpose(2, 0, 1).astype(np.float32)
+        planes /= 255.0
+        return upsample_tile(planes, self.scale)
 
     def _run(self, tiles: list[tuple[Tile, np.ndarray]], stitcher: Stitcher) -> None:
         """Restore ``tiles`` in batches of at most ``batch_size``, halving it for

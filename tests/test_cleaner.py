@@ -68,16 +68,16 @@ def _pattern(size: int = 96) -> torch.Tensor:
 #: Fingerprint of the shipped weights on :func:`_pattern` (float32, one thread):
 #: mean, standard deviation and a few pixels of the restored gray image.
 FINGERPRINT: dict[str, Any] = {
-    "mean": 0.81400,
-    "std": 0.33955,
+    "mean": 0.81711,
+    "std": 0.34209,
     "pixels": {
-        (5, 5): 0.9317,
+        (5, 5): 0.9677,
         (20, 3): 0.0,
         (20, 9): 1.0,
-        (50, 60): 0.0647,
-        (28, 78): 0.7954,
-        (59, 49): 0.7402,
-        (95, 95): 0.4424,
+        (50, 60): 0.0512,
+        (28, 78): 0.7773,
+        (59, 49): 0.8048,
+        (95, 95): 0.4667,
     },
 }
 

@@ -464,3 +464,32 @@ def test_blank_tiles_of_the_bundled_letter_scan_are_skipped_and_kept():
         assert (out == ref).mean() >= 0.2
         assert (out == 255 - ref).mean() > 0.2
     assert skipped >= 0.3 * total, (skipped, total)
+
+
+class Whitener(Copy):
+    """Turns every tile it gets into white paper, as paper-whitening restorers do."""
+
+    tile_size = 512
+    blank_paper = 1.0
+
+    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+        self.calls += 1
+        return RestoredTiles(images=torch.ones_like(tiles), words=[[] for _ in tiles])
+
+
+def test_blank_tiles_become_paper_for_restorers_that_whiten_it():
+    """Skipped tiles of grey, textured paper are written white for a restorer that
+    whitens paper, so they match the restored ones (no patchwork of grey and white
+    tiles, which made tesseract drop a column of prices)."""
+    rng = np.random.default_rng(3)
+    paper = np.clip(200 + rng.normal(0, 4, (1200, 1400)), 0, 255).astype(np.uint8)
+    paper[100:130, 100:600] = 30  # ink in the first tiles only
+    page = Page(source=Path("x.png"), index=0, image=Image.fromarray(paper), dpi=300.0)
+    restorer = Whitener()
+    result = restore_page(page, restorer)
+    assert 0 < result.counters["tiles_skipped"] < result.counters["tiles_total"]
+    assert np.asarray(result.page.image).min() == 255
+    # Restorers that do not declare it keep skipped tiles as they are.
+    kept = restore_page(page, Inverter())
+    assert (np.asarray(kept.page.image)[-200:, -200:] == paper[-200:, -200:]).all()
+

@@ -110,6 +110,8 @@ class ClassicalRestorer(Restorer):
     description = "image processing without a model: shading, noise, faint ink, fax specks (CPU)"
     scale = 1
     batch_size = 8
+    #: It turns paper white, so skipped (blank) tiles are written white too.
+    blank_paper = 1.0
 
     def __init__(
         self, *, sharpen: float = SHARPEN_AMOUNT, sharpen_sigma: float = SHARPEN_SIGMA

@@ -73,6 +73,8 @@ class CleanerRestorer(Restorer):
     scale = 1
     tile_size = 512
     batch_size = 4
+    #: It turns paper white, so skipped (blank) tiles are written white too.
+    blank_paper = 1.0
 
     def __init__(
         self,
