@@ -255,7 +255,7 @@ def table_regions(words: Sequence[Word], gray: np.ndarray | None = None) -> list
 
     A table's box is grown by the rows right above and below it that hold two cells
     or more (header, totals). With the page's luminance ``gray`` (H×W uint8), it is
-    also widened sideways over ink in its rows, across gaps of up to four line
+    also widened sideways over ink in its rows, across gaps of up to eight line
     heights and up to the nearest running text: automatic segmentation sometimes
     reads nothing at all of an outer column (sparse right-aligned amounts).
     """
@@ -379,13 +379,17 @@ def _grow_by_rows(region: BBox, lines: list[BBox], typical: float) -> BBox:
         region = grown
 
 
-#: Least paper-to-ink contrast (of 255) for :func:`widen_to_ink` to tell ink apart.
+#: Least paper-to-ink contrast (of 255) for :func:`_widen_to_ink` to tell ink apart.
 _MIN_INK_CONTRAST = 40
+#: Widest gap between table columns, in line heights (about an inch at 300 dpi:
+#: right-aligned amounts sit far from their descriptions).
+_TABLE_MAX_GUTTER = 8
 
 
 def _widen_to_ink(region: BBox, gray: np.ndarray, text: list[BBox], line: float) -> BBox:
     """``region`` widened sideways over the ink in its rows, across gaps of up to
-    four line heights (``line``), stopping at ``text`` (lines of running text)."""
+    :data:`_TABLE_MAX_GUTTER` line heights (``line``), stopping at ``text`` (lines of
+    running text)."""
     y0, y1 = max(0, int(region.y0)), min(gray.shape[0], int(np.ceil(region.y1)))
     x0, x1 = max(0, int(region.x0)), min(gray.shape[1], int(np.ceil(region.x1)))
     if y1 <= y0 or x1 <= x0:
@@ -399,7 +403,7 @@ def _widen_to_ink(region: BBox, gray: np.ndarray, text: list[BBox], line: float)
     for b in text:
         if min(b.y1, y1) - max(b.y0, y0) > 0 and not region.intersection(b) > 0:
             blocked[max(0, int(b.x0)) : int(np.ceil(b.x1))] = True
-    gap_limit = 4 * line
+    gap_limit = _TABLE_MAX_GUTTER * line
 
     def reach(start: int, step: int) -> int:
         edge, gap, x = start, 0, start + step

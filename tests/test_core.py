@@ -255,12 +255,12 @@ def test_two_columns_of_running_text_are_not_a_table():
 def test_table_region_widens_over_a_column_the_engine_did_not_read():
     import numpy as np
 
-    gray = np.full((330, 600), 240, np.uint8)
+    gray = np.full((330, 800), 240, np.uint8)
     gray[40:180, 10:30] = 20  # item numbers
     gray[40:180, 60:170] = 20  # descriptions
     gray[40:180, 300:350] = 20  # amounts
     gray[40:180, 420:470] = 20  # a column nobody read
-    gray[40:180, 560:590] = 20  # beyond a gap of more than four line heights
+    gray[40:180, 660:690] = 20  # beyond a gap of more than eight line heights
     words = [w for w in _table_as_columns() if w.bbox.y1 <= 180]
     words.append(word("Thank", 0, 300, 60, 320, block_id=4, line_id=40))
     (region,) = table_regions(words, gray)
@@ -274,7 +274,7 @@ def test_table_region_widens_over_a_column_the_engine_did_not_read():
     cell = word("7", 380, 100, 390, 120, block_id=9, line_id=60)
     assert table_regions([*words, cell], gray)[0].x1 == 470
     # Without contrast (a blank band) it is not widened.
-    assert table_regions(words, np.full((330, 600), 200, np.uint8))[0].x1 == 350
+    assert table_regions(words, np.full((330, 800), 200, np.uint8))[0].x1 == 350
 
 
 def test_layout_geometry_groups_lines_and_blocks():
