@@ -338,7 +338,7 @@ def test_table_read_as_columns_is_read_again_row_by_row(tmp_path: Path) -> None:
     assert [c.split("--psm ")[1].split()[0] for c in calls] == ["3", "6"]
 
 
-def test_table_rows_are_not_taken_when_clearly_less_confident(tmp_path: Path) -> None:
+def test_table_rows_are_not_taken_when_less_confident(tmp_path: Path) -> None:
     engine = _table_engine(tmp_path, _rows("?"))
     words = engine.recognize(_page(), languages=["eng"], dpi=300)
     assert "?l2" in text_of(words)

@@ -86,8 +86,9 @@ VALID_OEM = frozenset(range(4))
 AUTO_PSM = frozenset({1, 3})
 #: "A single uniform block of text": reads a table's cells row by row.
 TABLE_PSM = 6
-#: The row reading replaces the first unless its mean word confidence is lower by more.
-TABLE_CONFIDENCE_SLACK = 0.1
+#: The row reading replaces the first only if its mean word confidence is at least
+#: this and at least that of the words it replaces.
+TABLE_MIN_CONFIDENCE = 0.5
 
 #: Output renderers: as config files they would mix their output into our TSV.
 _RENDERER_CONFIGS = frozenset(
@@ -511,8 +512,8 @@ class TesseractEngine(OcrEngine):
         timeout: float | None,
     ) -> list[Word]:
         """``words`` with those inside ``region`` replaced by a row-by-row reading
-        (``--psm 6``: one uniform block) of that region, unless that reading is
-        clearly less confident."""
+        (``--psm 6``: one uniform block) of that region, unless that reading is less
+        confident or not confident at all (:data:`TABLE_MIN_CONFIDENCE`)."""
         pad = 8 + 0.005 * min(image.size)  # a margin, not the neighbours' ink
         left, top = max(0, int(region.x0 - pad)), max(0, int(region.y0 - pad))
         right = min(image.width, int(region.x1 + pad) + 1)
@@ -522,7 +523,10 @@ class TesseractEngine(OcrEngine):
             return words
         crop = image.crop((left, top, right, bottom))
         rows = self._read(crop, languages, dpi, timeout, psm=TABLE_PSM)
-        if not rows or _mean_confidence(rows) < _mean_confidence(inside) - TABLE_CONFIDENCE_SLACK:
+        confidence = _mean_confidence(rows)
+        # A real table reads more confidently in rows; noise (a photo's background
+        # taken for cells) reads as low-confidence garbage either way.
+        if confidence < TABLE_MIN_CONFIDENCE or confidence < _mean_confidence(inside):
             return words
         # New ids after the page's, so the rows form blocks and lines of their own.
         first_block = 1 + max(w.block_id or 0 for w in words)
