@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from tair_ocr.plugins import hookimpl
-from tair_ocr.results import Alternative, BBox, Word
+from tair_ocr.results import Alternative, BBox, Word, mean_confidence
 from tair_ocr.settings import FUSION_MODES
 
 __all__ = [
@@ -398,7 +398,7 @@ def fuse(
     params = params or FusionParams()
     # How well each reading reads this page (its mean word confidence) scales its
     # votes: an engine lost on a noisy page is confidently wrong on single words.
-    trust = [statistics.fmean(w.confidence for w in r.words) if r.words else 0.0 for r in readings]
+    trust = [mean_confidence(r.words) for r in readings]
     readings = [replace(r, weight=r.weight * t) for r, t in zip(readings, trust, strict=True)]
     silence = [params.null_confidence if r.kind == "engine" else 0.0 for r in readings]
     fused: list[Word] = []
@@ -725,7 +725,7 @@ def _layout_reading(
     # An engine far less sure of its words than another has usually lost the page
     # (tiny or blurred text), and its lines and blocks with it.
     counts = {id(r): covered(r) for r in with_ids}
-    trust = {id(r): sum(w.confidence for w in r.words) / len(r.words) for r in with_ids}
+    trust = {id(r): mean_confidence(r.words) for r in with_ids}
     best_count, best_trust = max(counts.values()), max(trust.values())
     for r in with_ids:
         if (

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -240,7 +240,9 @@ _TABLE_MIN_ROWS = 3
 _CELL_WORDS = 2
 
 
-def table_regions(words: Sequence[Word], gray: np.ndarray | None = None) -> list[BBox]:
+def table_regions(
+    words: Sequence[Word], gray: Callable[[], np.ndarray] | None = None
+) -> list[BBox]:
     """Boxes of the tables an engine read column by column, in page pixels.
 
     ``words`` carry the engine's ``block_id``/``line_id`` (words without them are
@@ -254,10 +256,11 @@ def table_regions(words: Sequence[Word], gray: np.ndarray | None = None) -> list
     words per line); two columns of running text share rows too, but have long lines.
 
     A table's box is grown by the rows right above and below it that hold two cells
-    or more (header, totals). With the page's luminance ``gray`` (H×W uint8), it is
-    also widened sideways over ink in its rows, across gaps of up to eight line
-    heights and up to the nearest running text: automatic segmentation sometimes
-    reads nothing at all of an outer column (sparse right-aligned amounts).
+    or more (header, totals). With ``gray``, a function giving the page's luminance
+    (H×W uint8, asked for only when a table is found), it is also widened sideways
+    over ink in its rows, across gaps of up to eight line heights and up to the
+    nearest running text: automatic segmentation sometimes reads nothing at all of
+    an outer column (sparse right-aligned amounts).
     """
     lines: dict[int, list[Word]] = {}
     block_of: dict[int, int] = {}
@@ -337,18 +340,19 @@ def table_regions(words: Sequence[Word], gray: np.ndarray | None = None) -> list
     line_boxes = list(boxes.values())
     # Lines of running text (not cells) fence a table in when it is widened.
     text = [boxes[lid] for bid, lids in blocks.items() if bid not in cells for lid in lids]
+    tables = [m for m in groups.values() if len(m) >= 2 and any(b in cells for b in m)]
+    pixels = gray() if gray is not None and tables else None
     regions = []
-    for members in groups.values():
-        if len(members) >= 2 and any(b in cells for b in members):
-            region = BBox.enclosing([block_box[b] for b in members])
-            if gray is not None:
-                region = _widen_to_ink(region, gray, text, typical)
-            region = _grow_by_rows(region, line_boxes, typical)
-            if gray is not None:
-                region = _widen_to_ink(region, gray, text, typical)
-            # Words cut by the region's edge belong to it (a header cell read apart).
-            cut = [b for b in line_boxes if region.intersection(b) > 0]
-            regions.append(BBox.enclosing([region, *cut]))
+    for members in tables:
+        region = BBox.enclosing([block_box[b] for b in members])
+        if pixels is not None:
+            region = _widen_to_ink(region, pixels, text, typical)
+        region = _grow_by_rows(region, line_boxes, typical)
+        if pixels is not None:
+            region = _widen_to_ink(region, pixels, text, typical)
+        # Words cut by the region's edge belong to it (a header cell read apart).
+        cut = [b for b in line_boxes if region.intersection(b) > 0]
+        regions.append(BBox.enclosing([region, *cut]))
     return regions
 
 

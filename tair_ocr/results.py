@@ -128,6 +128,11 @@ class Word(BaseModel):
         return min(1.0, max(0.0, float(value)))
 
 
+def mean_confidence(words: Sequence[Word]) -> float:
+    """Mean confidence of ``words`` (0 for none): how sure a reading is of itself."""
+    return sum(w.confidence for w in words) / len(words) if words else 0.0
+
+
 class Line(BaseModel):
     """Words on one text line, in reading order."""
 

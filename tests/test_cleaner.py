@@ -310,6 +310,32 @@ def test_train_script_checkpoints_resumes_and_exports(tmp_path: Path) -> None:
     ), "the resumed run trained further"
 
 
+def test_fine_tuning_from_a_grown_run_keeps_its_architecture(tmp_path: Path) -> None:
+    """A run that grew the contrast input from --init weights stores the grown
+    architecture in its checkpoint, so a later --init from that checkpoint builds
+    the same network (its own options never said --contrast-input)."""
+    common = {
+        "steps": 1,
+        "batch": 2,
+        "patch": 48,
+        "pool_pages": 1,
+        "patches_per_page": 4,
+        "warmup": 1,
+        "val_pages": 0,
+        "workers": 0,
+        "bf16": "off",
+    }
+    first = tmp_path / "first.safetensors"
+    save_model(CleanerNet(TINY), first)
+    grown = TrainOptions(out=tmp_path / "grown", init=str(first), contrast_input=True, **common)
+    assert train(grown).config.contrast_input
+    state = torch.load(grown.out / "checkpoint.pt", weights_only=False)
+    assert state["architecture"]["contrast_input"] is True
+    again = TrainOptions(out=tmp_path / "again", init=str(grown.out / "checkpoint.pt"), **common)
+    model = train(again)
+    assert model.config.contrast_input and model.config.channels == TINY.channels
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     model = CleanerNet(TINY)
     torch.nn.init.normal_(model.tail.weight, std=0.01)

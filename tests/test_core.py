@@ -263,18 +263,18 @@ def test_table_region_widens_over_a_column_the_engine_did_not_read():
     gray[40:180, 660:690] = 20  # beyond a gap of more than eight line heights
     words = [w for w in _table_as_columns() if w.bbox.y1 <= 180]
     words.append(word("Thank", 0, 300, 60, 320, block_id=4, line_id=40))
-    (region,) = table_regions(words, gray)
+    (region,) = table_regions(words, lambda: gray)
     assert (region.x0, region.x1) == (10, 470)
     # Running text beside the table fences it in; a stray cell does not.
     fence = [
         word(t, 380 + 12 * k, 100, 390 + 12 * k, 120, block_id=9, line_id=60)
         for k, t in enumerate("abc")
     ]
-    assert table_regions(words + fence, gray)[0].x1 == 350
+    assert table_regions(words + fence, lambda: gray)[0].x1 == 350
     cell = word("7", 380, 100, 390, 120, block_id=9, line_id=60)
-    assert table_regions([*words, cell], gray)[0].x1 == 470
+    assert table_regions([*words, cell], lambda: gray)[0].x1 == 470
     # Without contrast (a blank band) it is not widened.
-    assert table_regions(words, np.full((330, 800), 200, np.uint8))[0].x1 == 350
+    assert table_regions(words, lambda: np.full((330, 800), 200, np.uint8))[0].x1 == 350
 
 
 def test_layout_geometry_groups_lines_and_blocks():

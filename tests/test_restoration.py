@@ -492,4 +492,3 @@ def test_blank_tiles_become_paper_for_restorers_that_whiten_it():
     # Restorers that do not declare it keep skipped tiles as they are.
     kept = restore_page(page, Inverter())
     assert (np.asarray(kept.page.image)[-200:, -200:] == paper[-200:, -200:]).all()
-

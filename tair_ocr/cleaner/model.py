@@ -164,7 +164,7 @@ def local_contrast(blocks: torch.Tensor) -> torch.Tensor:
     """
     k, r = 2 * CONTRAST_RADIUS + 1, CONTRAST_RADIUS
     high = blocks.amax(1, keepdim=True)
-    low = -(-blocks).amax(1, keepdim=True)
+    low = blocks.amin(1, keepdim=True)
 
     def pooled_max(t: torch.Tensor) -> torch.Tensor:
         t = F.max_pool2d(t, (1, k), stride=1, padding=(0, r))

@@ -287,6 +287,8 @@ def _save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "pool": pool.state_dict(),
         "torch_rng": torch.get_rng_state(),
+        # The architecture as built (an --init model brings its own, options may not say).
+        "architecture": model.config.to_json(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
         "history": history,
     }
@@ -311,12 +313,15 @@ def train(options: TrainOptions, *, export: Path | None = None, command: str = "
     if options.init.endswith(".pt"):
         # Another run's checkpoint: full-precision weights (exports are float16).
         init_state = torch.load(options.init, weights_only=False)
-        saved = init_state["options"]
-        config = CleanerConfig(
-            channels=tuple(saved["channels"]),
-            blocks=tuple(saved["blocks"]),
-            contrast_input=bool(saved.get("contrast_input", False)),
-        )
+        if "architecture" in init_state:
+            config = CleanerConfig.from_json(init_state["architecture"])
+        else:  # checkpoints written before the architecture was stored
+            saved = init_state["options"]
+            config = CleanerConfig(
+                channels=tuple(saved["channels"]),
+                blocks=tuple(saved["blocks"]),
+                contrast_input=bool(saved.get("contrast_input", False)),
+            )
         model = CleanerNet(config)
         model.load_state_dict(init_state["model"])
     elif options.init:

@@ -48,7 +48,7 @@ from tair_ocr.components import Availability, OcrEngine
 from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
 from tair_ocr.layout import table_regions
 from tair_ocr.plugins import hookimpl
-from tair_ocr.results import BBox, Word
+from tair_ocr.results import BBox, Word, mean_confidence
 from tair_ocr.working_scale import luminance
 
 if TYPE_CHECKING:
@@ -496,9 +496,8 @@ class TesseractEngine(OcrEngine):
         if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
             return []
         words = self._read(image, languages, dpi, timeout)
-        # Most pages have no table: look at the pixels only when one is found.
-        if self.options.table_rows and self.options.psm in AUTO_PSM and table_regions(words):
-            for region in table_regions(words, luminance(image)):
+        if self.options.table_rows and self.options.psm in AUTO_PSM:
+            for region in table_regions(words, lambda: luminance(image)):
                 words = self._reread_table(image, region, words, languages, dpi, timeout)
         return words
 
@@ -518,15 +517,16 @@ class TesseractEngine(OcrEngine):
         left, top = max(0, int(region.x0 - pad)), max(0, int(region.y0 - pad))
         right = min(image.width, int(region.x1 + pad) + 1)
         bottom = min(image.height, int(region.y1 + pad) + 1)
-        inside = [w for w in words if _centre_in(w.bbox, left, top, right, bottom)]
-        if not inside:
+        within = [_centre_in(w.bbox, left, top, right, bottom) for w in words]
+        if not any(within):
             return words
         crop = image.crop((left, top, right, bottom))
         rows = self._read(crop, languages, dpi, timeout, psm=TABLE_PSM)
-        confidence = _mean_confidence(rows)
+        confidence = mean_confidence(rows)
         # A real table reads more confidently in rows; noise (a photo's background
         # taken for cells) reads as low-confidence garbage either way.
-        if confidence < TABLE_MIN_CONFIDENCE or confidence < _mean_confidence(inside):
+        inside = [w for w, w_in in zip(words, within, strict=True) if w_in]
+        if confidence < TABLE_MIN_CONFIDENCE or confidence < mean_confidence(inside):
             return words
         # New ids after the page's, so the rows form blocks and lines of their own.
         first_block = 1 + max(w.block_id or 0 for w in words)
@@ -546,10 +546,10 @@ class TesseractEngine(OcrEngine):
             )
             for w in rows
         ]
-        at = words.index(inside[0])
-        kept = [w for w in words if not _centre_in(w.bbox, left, top, right, bottom)]
-        before = sum(1 for w in words[:at] if not _centre_in(w.bbox, left, top, right, bottom))
-        return kept[:before] + moved + kept[before:]
+        # The rows take the place of the table's first word in the engine's order.
+        at = within.index(True)
+        kept_after = [w for w, w_in in zip(words[at:], within[at:], strict=True) if not w_in]
+        return words[:at] + moved + kept_after
 
     def _read(
         self,
@@ -607,10 +607,6 @@ def _ocr_ready(image: Image.Image) -> Image.Image:
 def _centre_in(box: BBox, left: float, top: float, right: float, bottom: float) -> bool:
     x, y = box.center
     return left <= x < right and top <= y < bottom
-
-
-def _mean_confidence(words: Sequence[Word]) -> float:
-    return sum(w.confidence for w in words) / len(words) if words else 0.0
 
 
 def _is_uniform(image: Image.Image) -> bool:
