@@ -44,6 +44,7 @@ from tair_ocr.results import (
     DocumentResult,
     Line,
     PageError,
+    RestorationDecision,
     PageResult,
     Word,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "OutputExistsError",
     "Page",
     "PageError",
+    "RestorationDecision",
     "PageFailedError",
     "PageFilter",
     "PageResult",

@@ -120,6 +120,9 @@ class Word(BaseModel):
     alternatives: list[Alternative] = Field(default_factory=list)
     #: Markers such as ``"uncertain"`` or ``"kept-original"`` set by fusion.
     flags: list[str] = Field(default_factory=list)
+    #: The engine's own score (0-1) when ``confidence`` was calibrated from it
+    #: (:mod:`tair_ocr.calibration`); None when ``confidence`` is the raw score.
+    raw_confidence: Confidence | None = None
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -155,6 +158,23 @@ class Block(BaseModel):
         return "\n".join(line.text for line in self.lines)
 
 
+class RestorationDecision(BaseModel):
+    """What the *decide* step chose for one page, and why (read first, restore
+    only where the reading is unsure)."""
+
+    #: ``auto`` (decided from the first reading), ``always`` or ``never``.
+    mode: str
+    #: Tiles of the working-scale grid the decision looked at (blank ones excluded).
+    tiles_considered: int = 0
+    #: Tiles sent to the restorer.
+    tiles_restored: int = 0
+    #: Why regions were chosen: reason -> number of unsure spots (words or ink)
+    #: (``low_confidence``, ``unread_ink``, ``small_text``, ``always``).
+    reasons: dict[str, int] = Field(default_factory=dict)
+    #: The regions restored and re-read, in page pixels.
+    regions: list[BBox] = Field(default_factory=list)
+
+
 class PageError(BaseModel):
     """Why a page failed. The page is kept in the result with no words."""
 
@@ -182,6 +202,8 @@ class PageResult(BaseModel):
     #: Working scale the page was restored/read at (1.0 = as loaded).
     scale: float = 1.0
     restored_image: str | None = None
+    #: The restoration decision (None when no restorer is selected).
+    decision: RestorationDecision | None = None
 
     @property
     def page_number(self) -> int:

@@ -14,6 +14,9 @@ from tair_ocr.errors import EmptyInputError, UsageError
 #: Values of ``Settings.fusion`` (kept equal to ``tair_ocr.fusion.FUSION_MODES``).
 FUSION_MODES = ("off", "conservative", "vote")
 
+#: Values of ``Settings.restore``.
+RESTORE_MODES = ("auto", "always", "never")
+
 #: Output types written when none are asked for.
 DEFAULT_OUTPUT_TYPES = ("pdf", "txt")
 
@@ -31,6 +34,10 @@ class Settings(BaseModel):
     #: where restoration changed a word on weak evidence) or ``vote``.
     fusion: str = "conservative"
     restorer: str = "auto"
+    #: When the restorer runs: ``auto`` (read first, restore only the regions whose
+    #: reading is unsure, re-read them), ``always`` (every non-blank tile, the page
+    #: re-read whole) or ``never`` (read the page as loaded).
+    restore: str = "auto"
     output_types: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUT_TYPES))
     languages: list[str] = Field(default_factory=lambda: ["eng"])
     #: Rasterisation DPI for PDF pages.
@@ -71,6 +78,13 @@ class Settings(BaseModel):
     def _check_fusion(cls, value: str) -> str:
         if value not in FUSION_MODES:
             raise ValueError(f"fusion must be one of {', '.join(FUSION_MODES)}, not {value!r}")
+        return value
+
+    @field_validator("restore")
+    @classmethod
+    def _check_restore(cls, value: str) -> str:
+        if value not in RESTORE_MODES:
+            raise ValueError(f"restore must be one of {', '.join(RESTORE_MODES)}, not {value!r}")
         return value
 
     @property
