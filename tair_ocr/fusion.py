@@ -12,25 +12,23 @@ How words are fused (:func:`fuse`):
    intersection covers at least half of the smaller box) are linked; the
    connected groups are *slots*. A slot holds one word per reading, or several
    where readings split or merge words differently ("New York" / "NewYork").
-2. **Vote per slot.** Each reading offers the words it has in the slot, joined
-   by spaces, with their mean confidence; an engine with nothing there votes for
-   "no text" (spotters see only part of the page, so they don't). A candidate
-   scores the confidence-weighted letter agreement of every voter with it
-   (``Σ weight·trust·confidence·similarity``, spaces ignored: word splits are
-   decided by the gaps between boxes), where a reading's *trust* is its mean
-   word confidence on the page: an engine lost on a noisy page is often
-   confidently wrong on single words, and one that read nothing casts no votes.
-   ``conservative`` keeps the best candidate as read; ``vote`` builds the
-   string column by column from an edit-distance alignment of the candidates
-   (ROVER-style) and so can combine half-right readings. With a restorer, only
-   the readings of the restored page vote.
-3. **Guard.** The readings of the unrestored page are voted on separately.
-   Where the two results differ, restoration changed what the page says. The
-   change stands when every engine that reads it on the restored page became
-   clearly more confident than it was on the unrestored page
-   (``guard_margin``; confidences are compared within one engine). Otherwise
-   ``conservative`` keeps the unrestored page's words (flag
-   ``"kept-original"``) and ``vote`` only flags the word ``"uncertain"``.
+2. **Weigh the options per slot.** Word confidences are *calibrated*
+   probabilities that the word is right (:mod:`tair_ocr.calibration`, fitted per
+   engine on the project's synthetic pages), so they compare across engines.
+   Readings that give the same text (spaces ignored: word splits are decided by
+   the gaps between boxes) support it together: one engine counts once however
+   often it read the place (page as loaded, restored crop), and different engines
+   combine as independent witnesses, ``P = 1 - Π(1 - p)``. The most likely text
+   wins; ``vote`` may also build the string column by column from an
+   edit-distance alignment of the candidates (ROVER-style).
+3. **Guard.** A text that only restored pixels give must be more likely than
+   the best reading of the page as loaded by ``guard_margin`` to replace it, so
+   restoration never swaps a reading for a less likely one; the word is then
+   flagged ``"kept-original"`` when restoration offered something else.
+4. **No text.** A reading covers the whole page or, for region re-reads, only
+   its ``regions``. Where a covering engine saw nothing, a word less likely than
+   ``null_confidence`` is taken for noise; a word every covering reading gives
+   is never dropped.
 
 Every output word keeps its provenance: ``source`` is the winning reading, or
 ``"fused"`` when several readings agree or the text was voted character by
@@ -49,7 +47,7 @@ import itertools
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from tair_ocr.plugins import hookimpl
@@ -102,6 +100,10 @@ class Reading:
     #: guard acts on words that engine read differently after restoration and
     #: compares confidences of one engine.
     engine: str | None = None
+    #: Where the reading looked, in original page pixels: None for the whole page;
+    #: a second engine or a re-read of restored pixels covers only the regions the
+    #: decide step chose. Outside them it says nothing, not "no text".
+    regions: list[BBox] | None = None
 
     @property
     def engine_name(self) -> str:
@@ -110,22 +112,18 @@ class Reading:
 
 @dataclass(frozen=True)
 class FusionParams:
-    """Tuning knobs of :func:`fuse`. The defaults were checked on synthetic pages
-    (``tair_ocr.synthetic``, seeds 30 000 and up, apart from the benchmark's) with
-    tesseract and rapidocr; results are insensitive to ``guard_margin`` between
-    0.05 and 0.3 and to ``space_gap`` between 0.15 and 0.35."""
+    """Tuning knobs of :func:`fuse`, on calibrated confidences (probabilities that
+    a word is right, :mod:`tair_ocr.calibration`). Chosen on synthetic pages of the
+    project's own generator, never on evaluation data."""
 
     #: Two words are aligned when their intersection covers this share of the smaller box.
     min_overlap: float = 0.5
-    #: Confidence of an engine's "there is no text here" vote, times the engine's
-    #: mean word confidence on the page (an engine that reads a page badly, or not
-    #: at all, says little by seeing nothing).
-    null_confidence: float = 0.5
-    #: A change made by restoration stands when every engine that reads it gained
-    #: at least this much confidence over its reading of the unrestored page.
-    guard_margin: float = 0.1
-    #: Restored evidence below this confidence is weak whatever the original says.
-    weak_confidence: float = 0.5
+    #: Where an engine that looked saw nothing, a word less likely right than this
+    #: is taken for noise and dropped.
+    null_confidence: float = 0.4
+    #: A reading that only restored pixels give must be this much more likely than
+    #: the best reading of the page as loaded to replace it (the guard).
+    guard_margin: float = 0.05
     #: Words whose readings disagree and whose fused confidence is below this are
     #: flagged ``"uncertain"``.
     uncertain_below: float = 0.5
@@ -396,163 +394,113 @@ def fuse(
     if mode == "off" or len(readings) == 1:
         return list(readings[0].words)
     params = params or FusionParams()
-    # How well each reading reads this page (its mean word confidence) scales its
-    # votes: an engine lost on a noisy page is confidently wrong on single words.
-    trust = [mean_confidence(r.words) for r in readings]
-    readings = [replace(r, weight=r.weight * t) for r, t in zip(readings, trust, strict=True)]
-    silence = [params.null_confidence if r.kind == "engine" else 0.0 for r in readings]
     fused: list[Word] = []
     for slot in _slots(readings, params.min_overlap):
-        fused.extend(_fuse_slot(slot, readings, silence, mode, params))
+        fused.extend(_fuse_slot(slot, readings, mode, params))
     return _assign_layout(fused, _layout_reading(fused, readings, params).words)
 
 
 @dataclass
-class _Vote:
-    """The outcome of voting in one slot among some readings."""
+class _Option:
+    """One text offered in a slot, with the readings that give it."""
 
-    #: The winning text ("" for "no text here").
+    #: The text as the first of its readings spells it.
     text: str
-    #: Support share of the winner: agreement-weighted confidence over all voters.
-    confidence: float
-    #: The voting readings that have words in the slot.
-    present: dict[int, _Candidate]
-    #: Number of different texts offered (no text included).
-    options: int
+    #: The readings (indices) whose candidate has this text, up to word splitting.
+    readings: list[int]
+    #: Probability that the text is right: the engines' calibrated confidences
+    #: combined as independent evidence (``1 - Π(1 - p)``, one term per engine:
+    #: one engine reading the same pixels twice is not two witnesses).
+    probability: float
+    #: True when a reading of the page as loaded gives it.
+    original: bool
 
 
-def _vote(
-    cands: dict[int, _Candidate],
-    readings: Sequence[Reading],
-    silence: Sequence[float],
-    voting: Sequence[int],
-    mode: str,
-) -> _Vote:
-    """Vote among the ``voting`` readings: each candidate, plus "no text" from
-    engines that have nothing in the slot (with confidence ``silence``); a
-    text's support is the agreement-weighted sum over the voters."""
-    present = {r: cands[r] for r in voting if r in cands}
-    voters = [(c.text, readings[r].weight * c.confidence) for r, c in present.items()]
-    voters += [
-        ("", readings[r].weight * silence[r])
-        for r in voting
-        if r not in cands and readings[r].kind == "engine"
-    ]
-    total = sum(readings[r].weight for r in voting if r in cands or readings[r].kind == "engine")
+def _options(cands: dict[int, _Candidate], readings: Sequence[Reading]) -> list[_Option]:
+    groups: dict[str, list[int]] = {}
+    for r in sorted(cands):
+        groups.setdefault("".join(cands[r].text.split()), []).append(r)
+    options = []
+    for members in groups.values():
+        per_engine: dict[str, float] = {}
+        for r in members:
+            reading = readings[r]
+            witness = reading.engine_name if reading.kind == "engine" else reading.source
+            per_engine[witness] = max(per_engine.get(witness, 0.0), cands[r].confidence)
+        miss = 1.0
+        for p in per_engine.values():
+            miss *= 1.0 - min(max(p, 0.0), 0.999)
+        original = any(not readings[r].restored for r in members)
+        options.append(_Option(cands[members[0]].text, members, 1.0 - miss, original))
+    return options
 
-    def support(text: str) -> float:
-        return sum(w * _agreement(text, t) for t, w in voters)
 
-    options = {c.text for c in present.values()} | {""}
-    text = max(sorted(options), key=support)
-    if text and mode == "vote" and len(present) > 2:
-        consensus = vote_characters(
-            [(c.text, readings[r].weight * c.confidence) for r, c in present.items()]
-        )
-        if consensus and support(consensus) > support(text):
-            text = consensus
-    confidence = support(text) / total if total else 0.0
-    return _Vote(text, confidence, present, len(options))
+def _covers(reading: Reading, box: BBox) -> bool:
+    """Did ``reading`` look at the place of ``box`` (its centre)?"""
+    if reading.regions is None:
+        return True
+    cx, cy = box.center
+    return any(r.x0 <= cx <= r.x1 and r.y0 <= cy <= r.y1 for r in reading.regions)
 
 
 def _fuse_slot(
     slot: _Slot,
     readings: Sequence[Reading],
-    silence: Sequence[float],
     mode: str,
     params: FusionParams,
 ) -> list[Word]:
     cands = slot.candidates
-    unrestored = [r for r, reading in enumerate(readings) if not reading.restored]
-    restored = [r for r, reading in enumerate(readings) if reading.restored]
-    guarded = bool(unrestored) and bool(restored)
-    # With a restorer, the restored readings vote; the readings of the unrestored
-    # page are the guard's evidence (voting, they would count each engine twice).
-    voting = restored if guarded else list(range(len(readings)))
-    vote = _vote(cands, readings, silence, voting, mode)
-    before = _vote(cands, readings, silence, unrestored, "conservative") if guarded else None
+    options = _options(cands, readings)
+    # The guard: a reading only restored pixels give must be clearly more likely
+    # than the best reading of the page as loaded to replace it.
+    best_original = max((o.probability for o in options if o.original), default=None)
 
-    if not vote.text:
-        # The voters see no text: noise read as a word by a minority, or a word the
-        # restorer wiped out, which the conservative guard keeps when it is clear.
-        clear = params.null_confidence + params.guard_margin
-        if before and before.text and mode == "conservative" and before.confidence >= clear:
-            return _keep_original(before, cands, readings, params)
+    def rank(option: _Option) -> tuple[float, bool, int]:
+        p = option.probability
+        if not option.original and best_original is not None:
+            p -= params.guard_margin
+        return (p, option.original, -min(option.readings))
+
+    best = max(options, key=rank)
+    text, probability = best.text, best.probability
+    if mode == "vote" and len(cands) > 2:
+        consensus = vote_characters([(c.text, c.confidence) for c in cands.values()])
+
+        def support(t: str) -> float:
+            return sum(c.confidence * _agreement(t, c.text) for c in cands.values())
+
+        if consensus and support(consensus) > support(text):
+            total = sum(c.confidence for c in cands.values()) or 1.0
+            text, probability = consensus, support(consensus) / total
+    # "No text here": engines that looked at this place and saw nothing. A word all
+    # covering readings give is never dropped; a weak word some of them did not see
+    # is taken for noise.
+    silent = [
+        r
+        for r, reading in enumerate(readings)
+        if reading.kind == "engine" and r not in cands and _covers(reading, slot.bbox)
+    ]
+    if silent and probability < params.null_confidence:
         return []
-    winner = _winner(vote.text, vote.present, readings)
-    words, text = _layout_words(vote.text, winner, cands, readings, params)
-    agreeing = [r for r, c in vote.present.items() if _same(c.text, text)]
+    present = {r: cands[r] for r in best.readings}
+    winner = _winner(text, present, readings)
+    words, text = _layout_words(text, winner, cands, readings, params)
     flags: list[str] = []
-    # The guard: restoration changed what the page says here; is that well supported?
-    if (
-        before is not None
-        and not _same(before.text, text)
-        and not _restoration_supported(text, agreeing, unrestored, cands, readings, params)
-    ):
-        if mode == "conservative" and before.text:
-            return _keep_original(before, cands, readings, params)
-        flags = [UNCERTAIN]
-    if not flags and vote.options > 2 and vote.confidence < params.uncertain_below:
-        flags = [UNCERTAIN]  # readings disagree and none has clear support
-    source = readings[winner].source if len(agreeing) == 1 else "fused"
-    return _finish(words, text, source, vote.confidence, cands, readings, flags)
-
-
-def _restoration_supported(
-    text: str,
-    agreeing: Sequence[int],
-    unrestored: Sequence[int],
-    cands: dict[int, _Candidate],
-    readings: Sequence[Reading],
-    params: FusionParams,
-) -> bool:
-    """Is a restored reading ``text`` that differs from the unrestored page's
-    reading well supported?
-
-    Yes when every engine that reads ``text`` on the restored page became
-    clearly more confident than it was on the unrestored page: a restorer that
-    sharpens a blurred word does that; one that swaps glyphs does not, and an
-    engine that was sure of the old reading and now reads something else with
-    no gain in confidence is the tell. Confidences are compared within one
-    engine, as engines calibrate them differently. (An engine that read
-    ``text`` on the unrestored page too but was outvoted there counts only with
-    what it gained.)
-    """
-    best = max((cands[r].confidence for r in agreeing), default=0.0)
-    if best < params.weak_confidence:
-        return False
-    gains = []
-    for r in agreeing:
-        engine = readings[r].engine_name
-        paired = next((o for o in unrestored if readings[o].engine_name == engine), None)
-        if paired is None:
-            # No reading of the unrestored page by this engine: compare with the best
-            # reading of that page, across engines ("no text" if it has none).
-            before = max(
-                (cands[o].confidence for o in unrestored if o in cands),
-                default=params.null_confidence,
-            )
-        elif paired not in cands:
-            before = params.null_confidence  # it saw no text there before
-        else:
-            before = cands[paired].confidence
-        gains.append(cands[r].confidence - before)
-    return bool(gains) and min(gains) >= params.guard_margin
-
-
-def _keep_original(
-    before: _Vote, cands: dict[int, _Candidate], readings: Sequence[Reading], params: FusionParams
-) -> list[Word]:
-    """The guard's way out: the unrestored page's words, flagged ``kept-original``;
-    the restored readings become alternatives."""
-    winner = _winner(before.text, before.present, readings)
-    words, text = _layout_words(before.text, winner, cands, readings, params)
-    flags = [KEPT_ORIGINAL]
-    if before.confidence < params.uncertain_below:
+    restored_differs = any(
+        readings[r].restored and not _same(c.text, text) for r, c in cands.items()
+    )
+    if best.original and restored_differs and text == best.text:
+        flags.append(KEPT_ORIGINAL)
+    if len(options) > 1 and probability < params.uncertain_below:
         flags.append(UNCERTAIN)
-    agreeing = [r for r, c in before.present.items() if _same(c.text, text)]
-    source = readings[winner].source if len(agreeing) == 1 else "fused:original"
-    return _finish(words, text, source, before.confidence, cands, readings, flags)
+    agreeing = [r for r, c in cands.items() if _same(c.text, text)]
+    if len(agreeing) == 1:
+        source = readings[agreeing[0]].source
+    elif agreeing and all(not readings[r].restored for r in agreeing):
+        source = "fused:original"
+    else:
+        source = "fused"
+    return _finish(words, text, source, probability, cands, readings, flags)
 
 
 def _agreement(a: str, b: str) -> float:

@@ -13,13 +13,15 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image
 
 from tair_ocr._version import __version__
+from tair_ocr.calibration import calibrate_words, load_calibration
 from tair_ocr.components import (
     LoadedDocument,
     Loader,
@@ -28,6 +30,7 @@ from tair_ocr.components import (
     Writer,
     checked_availability,
 )
+from tair_ocr.decision import Decision, decide
 from tair_ocr.errors import (
     InputError,
     MissingDependencyError,
@@ -41,22 +44,28 @@ from tair_ocr.outputs import atomic_destination, plan_outputs
 from tair_ocr.page import Page
 from tair_ocr.plugins import DEFAULT_PLUGINS, PluginManager
 from tair_ocr.progress import NoProgress, ProgressReporter
-from tair_ocr.results import DocumentResult, PageError, PageResult, Word
+from tair_ocr.results import (
+    BBox,
+    DocumentResult,
+    PageError,
+    PageResult,
+    RestorationDecision,
+    Word,
+)
 from tair_ocr.settings import Settings, parse_page_ranges
+
+if TYPE_CHECKING:
+    from tair_ocr.restoration import RestoredPage
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _PreparedPage:
-    """A page after filters and restoration, ready for OCR."""
+    """A page after the page filters, ready to be read."""
 
     page: Page
     result: PageResult
-    spotted: list[Word] = field(default_factory=list)
-    #: The page before restoration (after filters), kept only when a restorer ran
-    #: and fusion is on: the engines read it too, for the hallucination guard.
-    unrestored: Page | None = None
 
 
 class Pipeline:
@@ -101,6 +110,8 @@ class Pipeline:
             # Options first: availability may depend on them (a weights folder, a device).
             component.configure(s.options)
             _require_available(component)
+        # One page at a time through the restorer (one model, batched tiles).
+        self._restore_lock = threading.Lock()
         self._closed = False
         #: ``<output dir>/<stem>`` while a run saves restored images, else None.
         self._restored_prefix: Path | None = None
@@ -126,8 +137,15 @@ class Pipeline:
             raise MissingDependencyError(
                 f"no OCR engine is available ({reasons or 'none installed'})", hint=hints or None
             )
-        # Built-in engines first: the first engine is the one "--fusion off" keeps.
-        usable.sort(key=lambda item: registry.plugin_of(item[0].name) not in DEFAULT_PLUGINS)
+        # The primary engine (the one that reads every page whole, and the one
+        # "--fusion off" keeps) is the one most often right on the calibration
+        # pages; uncalibrated engines follow, built-ins first.
+        usable.sort(
+            key=lambda item: (
+                -_calibrated_accuracy(item[0].name),
+                registry.plugin_of(item[0].name) not in DEFAULT_PLUGINS,
+            )
+        )
         engines = [engine for engine, _ in usable][: 1 if fusion_off else None]
         log.info("engine 'auto': %s", ", ".join(e.name for e in engines))
         return engines
@@ -294,106 +312,243 @@ class Pipeline:
             with _timed(result, "filters"):
                 for page_filter in self.filters:
                     prepared.page = page_filter.apply(prepared.page)
-            if not self.restorer.is_identity or self.settings.scale is not None:
-                if not self.restorer.is_identity and self.settings.fusion != "off":
-                    prepared.unrestored = prepared.page
-                self._restore(prepared)
         except Exception as exc:
-            _record_failure(result, exc, stage="restore")
+            _record_failure(result, exc, stage="filters")
         return prepared
-
-    def _restore(self, prepared: _PreparedPage) -> None:
-        from tair_ocr.restoration import restore_page
-
-        restored = restore_page(prepared.page, self.restorer, scale=self.settings.scale)
-        prepared.page = restored.page
-        prepared.spotted = restored.spotted
-        prepared.result.scale = restored.scale
-        prepared.result.counters.update(restored.counters)
-        prepared.result.timings.update(restored.timings)
-        if self._restored_prefix is not None:
-            target = Path(f"{self._restored_prefix}.p{prepared.page.index + 1:04d}.restored.png")
-            with atomic_destination(target) as tmp:
-                restored.page.image.save(tmp, format="PNG")
-            prepared.result.restored_image = str(target)
 
     def _recognize(self, prepared: _PreparedPage) -> PageResult:
         result = prepared.result
+        stage = ["ocr"]
         try:
-            readings = self._readings(prepared)
-            if len(readings) == 1:
-                words = readings[0].words
-            else:
-                with _timed(result, "fusion"):
-                    words = self.plugins.fuse_readings(readings, self.settings.fusion)
-                result.counters["fusion_readings"] = len(readings)
-                result.counters.update(fusion_counters(words))
+            words = self._read_page(prepared, stage)
+            result.counters.update(fusion_counters(words))
             result.blocks = build_blocks(words)
         except Exception as exc:
-            _record_failure(result, exc, stage="ocr")
+            _record_failure(result, exc, stage=stage[0])
         return result
 
-    def _readings(self, prepared: _PreparedPage) -> list[Reading]:
-        """Every reading of the page, words in original page pixels: the engines
-        on the (restored) page, then the spotter, then the same engines on the
-        unrestored page. An engine that fails is a page failure only when it is
-        the only engine; otherwise it becomes a warning."""
-        page, result = prepared.page, prepared.result
-        restored = not self.restorer.is_identity
-        several = len(self.engines) > 1
-        readings: list[Reading] = []
-        failures: list[Exception] = []
-        for engine in self.engines:
-            try:
-                words = self._read(engine, page, result, label=engine.name if several else None)
-            except Exception as exc:
-                if not several:
-                    raise
-                failures.append(exc)
-                result.warnings.append(f"engine {engine.name} failed: {_describe(exc)}")
-                log.warning("page %d: engine %s failed: %s", result.index + 1, engine.name, exc)
-                continue
-            readings.append(Reading(source=engine.name, words=words, restored=restored))
-        if not readings:
-            raise failures[0]
-        if self.settings.fusion == "off":
-            return readings[:1]
-        if prepared.spotted:
-            spotted = [_to_original(w, page) for w in prepared.spotted]
-            readings.append(
-                Reading(f"spotter:{self.restorer.name}", spotted, restored=True, kind="spotter")
-            )
-        if prepared.unrestored is not None:
-            # Each engine also reads the page as it was before restoration, so the
-            # guard can tell what restoration changed for that engine.
-            for engine in [e for e in self.engines if any(r.source == e.name for r in readings)]:
-                label = f"{engine.name}:original"
-                try:
-                    words = self._read(engine, prepared.unrestored, result, label=label)
-                except Exception as exc:
-                    message = f"{engine.name} failed on the unrestored page: {_describe(exc)}"
-                    result.warnings.append(message)
-                    log.warning("page %d: %s", result.index + 1, message)
-                    continue
-                readings.append(Reading(label, words, restored=False, engine=engine.name))
-        return readings
+    def _read_page(self, prepared: _PreparedPage, stage: list[str]) -> list[Word]:
+        """Read first, decide, restore where unsure, re-read, fuse (ARCHITECTURE.md).
 
-    def _read(
-        self, engine: OcrEngine, page: Page, result: PageResult, *, label: str | None
+        The primary engine reads the page as loaded. The decide step finds the
+        regions whose reading is unsure; the other engines read only those
+        regions (a second opinion), the restorer restores only the tiles that meet
+        them and the engines that gain from restoration re-read them. Fusion
+        then keeps, per word, the most likely reading. ``stage`` names the step
+        running, for the failure record.
+        """
+        s, result = self.settings, prepared.result
+        page = prepared.page
+        restoring = not self.restorer.is_identity and s.restore != "never"
+        if not restoring and s.scale is not None:
+            # No restoration, but a fixed working scale: the engines read the page
+            # resampled (what --scale did before read-first).
+            stage[0] = "restore"
+            page = self._restore(prepared, page, regions=None, scale_only=True).page
+            stage[0] = "ocr"
+        primary, others = self.engines[0], self.engines[1:]
+        first = self._recognize_image(primary, page.image, page.working_dpi, result, primary.name)
+        readings = [Reading(primary.name, [_to_original(w, page) for w in first], restored=False)]
+        if s.fusion == "off":
+            others = []
+        if not restoring and not others:
+            return readings[0].words
+
+        # Decide.
+        with _timed(result, "decide"):
+            if restoring and s.restore == "always":
+                full = BBox(x0=0, y0=0, x1=page.width, y1=page.height)
+                decision = Decision(regions=[full], line_height=_median_height(first))
+                decision.reasons["always"] = 1
+            else:
+                decision = decide(np.asarray(page.image), first)
+        regions = decision.regions
+        original_regions = [page.to_original.box(r) for r in regions]
+        record = RestorationDecision(
+            mode=s.restore if restoring else "never",
+            reasons=dict(decision.reasons),
+            regions=original_regions,
+        )
+        if restoring:
+            result.decision = record
+        if not regions:
+            return readings[0].words
+        margin = decision.line_height
+
+        # Second opinions on the unsure regions of the page as loaded.
+        for engine in others:
+            try:
+                words = self._read_regions(
+                    engine, page, regions, margin, result, condition="original"
+                )
+            except Exception as exc:
+                self._engine_warning(result, engine, exc, "on the page as loaded")
+                continue
+            readings.append(Reading(engine.name, words, restored=False, regions=original_regions))
+
+        # Restore the tiles that meet the regions, re-read the regions.
+        if restoring:
+            rereaders = self._rereaders(s.restore == "always")
+            if not rereaders:
+                record.reasons["no_engine_gains"] = 1
+            else:
+                stage[0] = "restore"
+                whole = s.restore == "always"
+                restored = self._restore(prepared, page, regions=None if whole else regions)
+                stage[0] = "ocr"
+                record.tiles_considered = restored.counters.get("tiles_total", 0) - (
+                    restored.counters.get("tiles_skipped", 0)
+                )
+                record.tiles_restored = restored.counters.get("tiles_restored", 0)
+                to_restored = restored.page.to_original.inverse()
+                restored_regions = [to_restored.box(r) for r in original_regions]
+                for engine in rereaders:
+                    try:
+                        words = self._read_regions(
+                            engine,
+                            restored.page,
+                            restored_regions,
+                            margin * restored.scale,
+                            result,
+                            condition="restored",
+                        )
+                    except Exception as exc:
+                        self._engine_warning(result, engine, exc, "on the restored page")
+                        continue
+                    label = f"{engine.name}:restored"
+                    readings.append(
+                        Reading(
+                            label,
+                            words,
+                            restored=True,
+                            engine=engine.name,
+                            regions=original_regions,
+                        )
+                    )
+                spotted = [
+                    w
+                    for w in (_to_original(w, restored.page) for w in restored.spotted)
+                    if _inside(w.bbox, original_regions)
+                ]
+                if spotted:
+                    source = f"spotter:{self.restorer.name}"
+                    readings.append(
+                        Reading(
+                            source, spotted, restored=True, kind="spotter", regions=original_regions
+                        )
+                    )
+        if len(readings) == 1:
+            return readings[0].words
+        if s.fusion == "off":
+            # Unguarded: the restored reading replaces the first one in the regions.
+            kept = [w for w in readings[0].words if not _inside(w.bbox, original_regions)]
+            return kept + [w for r in readings[1:] if r.kind == "engine" for w in r.words]
+        with _timed(result, "fusion"):
+            words = self.plugins.fuse_readings(readings, s.fusion)
+        result.counters["fusion_readings"] = len(readings)
+        return words
+
+    def _rereaders(self, always: bool) -> list[OcrEngine]:
+        """The engines that re-read restored regions: all of them with ``--restore
+        always``; otherwise those whose calibration shows that restored pixels read
+        at least as well as the page as loaded (or that have no calibration)."""
+        if always:
+            return list(self.engines)
+        chosen = []
+        for engine in self.engines:
+            before = load_calibration(engine.name, "original")
+            after = load_calibration(engine.name, "restored")
+            uncalibrated = before is None or after is None or after.condition != "restored"
+            if uncalibrated or after.accuracy >= before.accuracy:
+                chosen.append(engine)
+        return chosen
+
+    def _engine_warning(
+        self, result: PageResult, engine: OcrEngine, exc: Exception, where: str
+    ) -> None:
+        message = f"engine {engine.name} failed {where}: {_describe(exc)}"
+        result.warnings.append(message)
+        log.warning("page %d: %s", result.index + 1, message)
+
+    def _restore(
+        self,
+        prepared: _PreparedPage,
+        page: Page,
+        *,
+        regions: list[BBox] | None,
+        scale_only: bool = False,
+    ) -> RestoredPage:
+        from tair_ocr.restoration import restore_page
+
+        with self._restore_lock:
+            restored = restore_page(page, self.restorer, scale=self.settings.scale, regions=regions)
+        result = prepared.result
+        result.scale = restored.scale
+        result.counters.update(restored.counters)
+        for key, seconds in restored.timings.items():
+            result.timings[key] = result.timings.get(key, 0.0) + seconds
+        if self._restored_prefix is not None and not scale_only:
+            target = Path(f"{self._restored_prefix}.p{page.index + 1:04d}.restored.png")
+            with atomic_destination(target) as tmp:
+                restored.page.image.save(tmp, format="PNG")
+            result.restored_image = str(target)
+        return restored
+
+    def _read_regions(
+        self,
+        engine: OcrEngine,
+        page: Page,
+        regions: Sequence[BBox],
+        margin: float,
+        result: PageResult,
+        *,
+        condition: str,
     ) -> list[Word]:
-        """One engine on one page image; words mapped to original page pixels.
-        With a ``label``, its seconds are also recorded as ``ocr:<label>``."""
+        """``engine`` on crops of ``page`` around ``regions`` (its pixels), with
+        ``margin`` pixels of context; the words whose centre lies in a region, in
+        original page pixels."""
+        words: list[Word] = []
+        for region in regions:
+            x0 = max(0, int(region.x0 - margin))
+            y0 = max(0, int(region.y0 - margin))
+            x1 = min(page.width, int(np.ceil(region.x1 + margin)))
+            y1 = min(page.height, int(np.ceil(region.y1 + margin)))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            whole = (x0, y0, x1, y1) == (0, 0, page.width, page.height)
+            crop = page.image if whole else page.image.crop((x0, y0, x1, y1))
+            label = engine.name if condition == "original" else f"{engine.name}:{condition}"
+            found = self._recognize_image(
+                engine, crop, page.working_dpi, result, label, condition=condition
+            )
+            for word in found:
+                if x0 or y0:
+                    word = _shifted(word, x0, y0)
+                cx, cy = word.bbox.center
+                if region.x0 <= cx <= region.x1 and region.y0 <= cy <= region.y1:
+                    words.append(_to_original(word, page))
+        return words
+
+    def _recognize_image(
+        self,
+        engine: OcrEngine,
+        image: Image.Image,
+        dpi: float,
+        result: PageResult,
+        label: str,
+        *,
+        condition: str = "original",
+    ) -> list[Word]:
+        """One engine on one image; words in its pixels with calibrated
+        confidences. Its seconds are recorded as ``ocr`` and ``ocr:<label>``."""
         s = self.settings
         lock: AbstractContextManager[Any] = self._engine_locks.get(engine.name) or nullcontext()
         with lock, _timed(result, "ocr"):
             started = time.perf_counter()
-            words = engine.recognize(
-                page.image, languages=s.languages, dpi=page.working_dpi, timeout=s.timeout
-            )
-            if label is not None:
-                key = f"ocr:{label}"
-                result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - started
-        return [_to_original(w, page) for w in words]
+            words = engine.recognize(image, languages=s.languages, dpi=dpi, timeout=s.timeout)
+            key = f"ocr:{label}"
+            result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - started
+        return calibrate_words(words, engine.name, condition)
 
     # ------------------------------------------------------------------ outputs
 
@@ -411,6 +566,12 @@ class Pipeline:
 
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, TairOcrError) else f"{type(exc).__name__}: {exc}"
+
+
+def _calibrated_accuracy(engine: str) -> float:
+    """Share of words ``engine`` read right on its calibration pages (-1 if unknown)."""
+    calibration = load_calibration(engine, "original")
+    return calibration.accuracy if calibration is not None else -1.0
 
 
 def _require_available(component: Any) -> None:
@@ -463,6 +624,25 @@ def _record_failure(result: PageResult, exc: BaseException, *, stage: str) -> No
     result.blocks = []
     log.warning("page %d failed in %s: %s", result.index + 1, stage, message)
     log.debug("page %d traceback", result.index + 1, exc_info=exc)
+
+
+def _shifted(word: Word, dx: float, dy: float) -> Word:
+    """``word`` moved by ``(dx, dy)`` pixels (from a crop to its page)."""
+    b = word.bbox
+    update: dict[str, Any] = {"bbox": BBox(x0=b.x0 + dx, y0=b.y0 + dy, x1=b.x1 + dx, y1=b.y1 + dy)}
+    if word.polygon:
+        update["polygon"] = [(x + dx, y + dy) for x, y in word.polygon]
+    return word.model_copy(update=update)
+
+
+def _inside(box: BBox, regions: Sequence[BBox]) -> bool:
+    cx, cy = box.center
+    return any(r.x0 <= cx <= r.x1 and r.y0 <= cy <= r.y1 for r in regions)
+
+
+def _median_height(words: Sequence[Word]) -> float:
+    heights = sorted(w.bbox.height for w in words if w.bbox.height > 0)
+    return heights[len(heights) // 2] if heights else 24.0
 
 
 def _to_original(word: Word, page: Page) -> Word:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from tair_ocr.components import RestoredTiles, Restorer
 from tair_ocr.errors import PluginError, UsageError
 from tair_ocr.geometry import Affine
 from tair_ocr.page import Page
-from tair_ocr.results import Word
+from tair_ocr.results import BBox, Word
 from tair_ocr.tiling import (
     BlankDetector,
     Stitcher,
@@ -81,6 +82,7 @@ def restore_page(
     tile_size: int | None = None,
     batch_size: int | None = None,
     skip_blank: bool = True,
+    regions: Sequence[BBox] | None = None,
 ) -> RestoredPage:
     """Bring ``page`` to its working scale and restore it tile by tile.
 
@@ -89,7 +91,9 @@ def restore_page(
     restorer that upscales by ``s`` itself gets the page resampled by ``scale / s``
     first. ``tile_size`` and ``batch_size`` default to the restorer's; ``overlap``
     to :data:`DEFAULT_OVERLAP`, or a quarter tile for tiles under 256 px.
-    ``skip_blank=False`` sends every tile to the restorer.
+    ``skip_blank=False`` sends every tile to the restorer. With ``regions`` (boxes
+    in ``page`` pixels), only the tiles whose core meets a region are restored; the
+    others keep the page's own pixels (counted in ``tiles_kept``).
 
     An identity restorer (``is_identity``) only gets the page scaled. Raises
     :class:`~tair_ocr.errors.PluginError` when the restorer breaks its contract
@@ -129,7 +133,8 @@ def restore_page(
         work = work.transformed(resampled, to_previous)
     prepare_seconds = time.perf_counter() - started
     counters = dict.fromkeys(
-        ("tiles_total", "tiles_restored", "tiles_skipped", "batches", "oom_retries"), 0
+        ("tiles_total", "tiles_restored", "tiles_skipped", "tiles_kept", "batches", "oom_retries"),
+        0,
     )
     timings = {"prepare": prepare_seconds}
 
@@ -148,6 +153,7 @@ def restore_page(
         batch_size=batch_size,
         skip_blank=skip_blank,
         counters=counters,
+        wanted=_tile_selector(regions, to_previous) if regions is not None else None,
     )
     pixels, spotted = run.restore()
     del run  # the input pixels: the output image is built next
@@ -164,6 +170,20 @@ def restore_page(
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _tile_selector(
+    regions: Sequence[BBox], to_page: Affine
+) -> Callable[[tuple[float, float, float, float]], bool]:
+    """A test on tile cores (working pixels): does the core meet one of ``regions``
+    (page pixels; ``to_page`` maps working pixels to page pixels)?"""
+    boxes = [r.as_tuple() for r in regions]
+
+    def wanted(core: tuple[float, float, float, float]) -> bool:
+        b = to_page.box(BBox(x0=core[0], y0=core[1], x1=core[2], y1=core[3]))
+        return any(b.x0 < r[2] and r[0] < b.x1 and b.y0 < r[3] and r[1] < b.y1 for r in boxes)
+
+    return wanted
 
 
 def _restorer_scale(restorer: Restorer) -> int:
@@ -219,6 +239,7 @@ class _TileRun:
         batch_size: int | None,
         skip_blank: bool,
         counters: dict[str, int],
+        wanted: Callable[[tuple[float, float, float, float]], bool] | None = None,
     ) -> None:
         self.restorer = restorer
         self.pixels = pixels if pixels.ndim == 3 else pixels[..., None]
@@ -238,6 +259,7 @@ class _TileRun:
         if self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {self.batch_size}")
         self.skip_blank = skip_blank
+        self.wanted = wanted
         self.counters = counters
         self.source = f"spotter:{restorer.name}"
         self.words: list[Word] = []
@@ -261,6 +283,11 @@ class _TileRun:
                 self._run(pending, stitcher)
                 pending = []
             array = extract_tile(pixels, tile, grid.size)
+            if self.wanted is not None and not self.wanted(grid.core(tile)):
+                # Read with confidence: the page's own pixels, resampled.
+                self.counters["tiles_kept"] += 1
+                stitcher.add(tile, self._unrestored(array))
+                continue
             if detector is not None and detector.is_blank(array):
                 self.counters["tiles_skipped"] += 1
                 stitcher.add(tile, self._blank(array))
@@ -281,6 +308,10 @@ class _TileRun:
         if paper is not None:
             h, w, c = array.shape
             return np.full((c, h * self.scale, w * self.scale), float(paper), np.float32)
+        return self._unrestored(array)
+
+    def _unrestored(self, array: np.ndarray) -> np.ndarray:
+        """A tile as loaded, as the stitcher takes it: C×H×W float at the output scale."""
         planes = array.transpose(2, 0, 1).astype(np.float32)
         planes /= 255.0
         return upsample_tile(planes, self.scale)
