@@ -47,6 +47,18 @@ HALF_A4 = (210 / 25.4, 148.5 / 25.4)
 FONT_SIZES = (10.0, 8.0, 12.0, 9.0, 11.0)
 
 
+def font_sizes(kind: str) -> tuple[float, ...]:
+    """The body sizes cycled over ``kind``'s pages: :data:`FONT_SIZES`, or those of
+    them inside the kind's ``font_pt`` render hint (e.g. 8-10 pt for small print)."""
+    from tair_ocr.synthetic import DEGRADATION_KINDS
+
+    hint = DEGRADATION_KINDS[kind].render_hints.get("font_pt")
+    if hint is None:
+        return FONT_SIZES
+    low, high = hint
+    return tuple(s for s in FONT_SIZES if low <= s <= high) or ((low + high) / 2,)
+
+
 @dataclass
 class Record:
     """One page read with one restorer, and its scores."""
@@ -283,7 +295,8 @@ def synthetic_tasks(
         k = list(all_kinds).index(kind)
         for i in range(pages_per_kind):
             seed = EVAL_SEED_BASE + 1000 * k + i
-            render = {"size": HALF_A4, "font_pt": FONT_SIZES[i % len(FONT_SIZES)]}
+            sizes = font_sizes(kind)
+            render = {"size": HALF_A4, "font_pt": sizes[i % len(sizes)]}
             if fonts:
                 render["font"] = fonts[i % len(fonts)]
             tasks.append(Task("synthetic", kind, str(seed), {"seed": seed, "render": render}))

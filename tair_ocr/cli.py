@@ -25,7 +25,7 @@ from tair_ocr.errors import ExitCode, TairOcrError
 from tair_ocr.outputs import plan_outputs
 from tair_ocr.plugins import PluginManager
 from tair_ocr.progress import default_progress
-from tair_ocr.settings import DEFAULT_OUTPUT_TYPES, FUSION_MODES
+from tair_ocr.settings import DEFAULT_OUTPUT_TYPES, FUSION_MODES, RESTORE_MODES
 
 log = logging.getLogger("tair_ocr")
 
@@ -122,11 +122,19 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         "--fusion",
         choices=FUSION_MODES,
         default="conservative",
-        help="how readings of several engines, the restorer's spotter and the unrestored "
-        "page are combined: off (first engine only), conservative (best-supported "
-        "reading; keeps the unrestored reading where restoration changed a word on weak "
-        "evidence), vote (character-level voting; only flags such words) "
-        "(default: %(default)s)",
+        help="how the readings (the page as loaded, restored regions, every engine, the "
+        "restorer's spotter) are combined, by calibrated confidence: off (the first "
+        "engine's reading; restored regions replace it unguarded), conservative (the most "
+        "likely reading per word; a restored reading replaces the original only when it is "
+        "more likely), vote (also character-level voting) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--restore",
+        choices=RESTORE_MODES,
+        default="auto",
+        help="when the restorer runs: auto (read the page first, restore and re-read only "
+        "the regions whose reading is unsure), always (restore the whole page and read it "
+        "again), never (read the page as loaded) (default: %(default)s)",
     )
     parser.add_argument(
         "-r",
@@ -271,6 +279,7 @@ def _run(argv: list[str]) -> int:
             progress=progress,
             engine=args.engine,
             fusion=args.fusion,
+            restore=args.restore,
             restorer=args.restorer,
             output_types=args.output_type,
             languages=args.lang,

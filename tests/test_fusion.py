@@ -15,6 +15,7 @@ from tair_ocr import BBox, Pipeline, PluginError, PluginManager, UsageError, Wor
 from tair_ocr.fusion import (
     KEPT_ORIGINAL,
     UNCERTAIN,
+    FusionParams,
     Reading,
     align_strings,
     build_slots,
@@ -119,15 +120,26 @@ def test_slots_do_not_chain_across_lines():
 
 
 def test_agreeing_readings_are_fused_without_alternatives():
-    a = Reading("tesseract", [W("hello", 0, 100, 0.8, source="tesseract")])
-    b = Reading("rapidocr", [W("hello", 2, 101, 1.0, source="rapidocr")])
+    a = Reading("tesseract", [W("hello", 0, 100, 0.8, source="tesseract")], restored=False)
+    b = Reading("rapidocr", [W("hello", 2, 101, 0.9, source="rapidocr")], restored=False)
     (word,) = fuse([a, b])
     assert word.text == "hello"
-    assert word.source == "fused"
+    assert word.source == "fused:original"  # both read the page as loaded
     assert word.alternatives == []
-    # Votes are weighted by how well each reading reads the page (its mean confidence).
-    assert word.confidence == pytest.approx((0.8 * 0.8 + 1.0 * 1.0) / (0.8 + 1.0))
+    # Two engines agreeing are independent witnesses: P = 1 - (1 - 0.8)(1 - 0.9).
+    assert word.confidence == pytest.approx(0.98)
     assert word.flags == []
+    # Agreement on restored pixels is plain "fused".
+    (word,) = fuse([Reading("tesseract", a.words), Reading("rapidocr", b.words)])
+    assert word.source == "fused"
+
+
+def test_one_engine_reading_a_place_twice_is_one_witness():
+    original = Reading("tesseract", [W("hello", 0, 100, 0.8)], restored=False)
+    again = Reading("tesseract:restored", [W("hello", 1, 100, 0.7)], engine="tesseract")
+    (word,) = fuse([original, again])
+    assert word.confidence == pytest.approx(0.8)  # the engine's best, not 1 - 0.2 * 0.3
+    assert word.source == "fused"
 
 
 def test_conflict_goes_to_the_confident_reading_and_keeps_the_loser():
@@ -139,16 +151,27 @@ def test_conflict_goes_to_the_confident_reading_and_keeps_the_loser():
     assert [(x.text, x.source, x.confidence) for x in word.alternatives] == [
         ("exarnple", "tesseract", 0.45)
     ]
-    # Disagreement lowers the confidence below the winner's own.
-    assert word.confidence < 0.95
+    # The winner keeps its own probability; a clear winner is not "uncertain".
+    assert word.confidence == pytest.approx(0.95)
+    assert word.flags == []
+    # A weak winner of a conflict is.
+    weak = Reading("rapidocr", [W("example", 0, 100, 0.48)])
+    (word,) = fuse([a, weak])
+    assert (word.text, word.flags) == ("example", [UNCERTAIN])
 
 
 def test_two_agreeing_readings_outvote_a_confident_one():
-    a = Reading("a", [W("cot", 0, 60, 0.97)])
+    a = Reading("a", [W("cot", 0, 60, 0.9)])
     b = Reading("b", [W("cat", 0, 60, 0.8)])
     c = Reading("c", [W("cat", 0, 60, 0.7)])
     (word,) = fuse([a, b, c])
+    # 1 - (1 - 0.8)(1 - 0.7) = 0.94 > 0.9.
     assert (word.text, word.source) == ("cat", "fused")
+    assert word.confidence == pytest.approx(0.94)
+    # ...but not one more likely than their combined evidence.
+    a.words[0] = W("cot", 0, 60, 0.97)
+    (word,) = fuse([a, b, c])
+    assert (word.text, word.source) == ("cot", "a")
 
 
 def test_vote_mode_builds_a_consensus_no_reading_had():
@@ -212,20 +235,22 @@ def test_engines_vote_no_text_but_spotters_do_not():
     assert words[0].confidence == pytest.approx(0.3)
 
 
-def test_an_engine_that_reads_nothing_casts_no_votes():
-    # An engine lost on the page (nothing read) says nothing about single words.
+def test_an_engine_that_reads_nothing_drops_only_weak_words():
+    # An engine that looked and saw nothing: likely words stay, weak ones are noise.
     speck = [W("~", 0, 10, 0.3), W("word", 50, 120, 0.9)]
     words = fuse([Reading("a", speck), Reading("b", [])])
-    assert texts(words) == ["~", "word"]
-    assert [w.confidence for w in words] == pytest.approx([0.3, 0.9])
+    assert texts(words) == ["word"]
+    assert words[0].confidence == pytest.approx(0.9)
 
 
-def test_a_confused_engine_counts_less():
-    # "b" reads the page badly (low confidences throughout), so its confident-looking
-    # misreading of one word loses against "a", which reads the page well.
-    a = Reading("a", [W("this", 0, 60, 0.9), W("page", 70, 130, 0.95), W("reads", 140, 200, 0.95)])
-    b = Reading("b", [W("is", 20, 60, 0.95), W("pa9e", 70, 130, 0.1), W("rcads", 140, 200, 0.1)])
-    assert texts(fuse([a, b])) == ["this", "page", "reads"]
+def test_a_reading_is_not_weighed_by_its_other_words():
+    # No trust factor: "b" reads most of the page badly, but its one confident
+    # word beats "a"'s less confident reading of that place.
+    a = Reading("a", [W("this", 0, 60, 0.7), W("page", 70, 130, 0.95), W("reads", 140, 200, 0.95)])
+    b = Reading("b", [W("thus", 0, 60, 0.9), W("pa9e", 70, 130, 0.1), W("rcads", 140, 200, 0.1)])
+    words = fuse([a, b])
+    assert texts(words) == ["thus", "page", "reads"]
+    assert words[0].confidence == pytest.approx(0.9)
 
 
 def test_spotter_words_join_the_vote():
@@ -247,23 +272,57 @@ def guard_readings(restored_conf=0.9, original_conf=0.92, original="cat"):
     ]
 
 
+def reread(original="cat", original_conf=0.92, restored="cot", restored_conf=0.9):
+    """What the pipeline fuses for one unsure word: the engine's reading of the page
+    as loaded, and its re-read of the restored region."""
+    return [
+        Reading("tesseract", [W(original, 0, 60, original_conf, line=0, block=0)], restored=False),
+        Reading(
+            "tesseract:restored",
+            [W(restored, 0, 60, restored_conf)],
+            engine="tesseract",
+            regions=[BBox(x0=0, y0=80, x1=100, y1=150)],
+        ),
+    ]
+
+
 def test_guard_keeps_the_original_reading_on_weak_evidence():
-    (word,) = fuse(guard_readings(), "conservative")
+    # The restored reading is more confident, but not by the guard margin (0.05).
+    (word,) = fuse(reread(original_conf=0.92, restored_conf=0.95), "conservative")
     assert word.text == "cat"
-    assert word.source == "tesseract:original"
+    assert word.source == "tesseract"
     assert word.flags == [KEPT_ORIGINAL]
-    assert {(x.text, x.source) for x in word.alternatives} == {
-        ("cot", "tesseract"),
-        ("cot", "rapidocr"),
-    }
+    assert word.confidence == pytest.approx(0.92)
+    assert [(x.text, x.source) for x in word.alternatives] == [("cot", "tesseract:restored")]
     assert fusion_counters([word]) == {"guard_kept_original": 1, "uncertain_words": 0}
+    # A restored-only reading less likely than the original loses, of course.
+    (word,) = fuse(reread(original_conf=0.7, restored_conf=0.6), "conservative")
+    assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
 
 
-def test_vote_mode_only_flags_what_the_guard_would_keep():
-    (word,) = fuse(guard_readings(), "vote")
-    assert word.text == "cot"  # two readings outvote one
-    assert word.flags == [UNCERTAIN]
-    assert fusion_counters([word]) == {"guard_kept_original": 0, "uncertain_words": 1}
+def test_guard_ties_go_to_the_original():
+    params = FusionParams(guard_margin=0.25)  # exact in binary: 0.75 - 0.25 == 0.5
+    (word,) = fuse(reread(original_conf=0.5, restored_conf=0.75), params=params)
+    assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
+    (word,) = fuse(reread(original_conf=0.5, restored_conf=0.875), params=params)
+    assert (word.text, word.flags) == ("cot", [])
+
+
+def test_vote_mode_may_overrule_the_guard_without_flagging_it():
+    # Conservative: "cot" from two restored re-reads, 1 - 0.1 * 0.4 = 0.96, less the
+    # margin, is below the original's 0.92: the original stays.
+    readings = [
+        *reread(original_conf=0.92, restored_conf=0.9),
+        Reading("rapidocr:restored", [W("cot", 1, 61, 0.6)], regions=[BBox(x0=0, y0=80, x1=100, y1=150)]),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
+    # Vote: the character consensus of the three readings is "cot"; the guard kept
+    # nothing, so nothing is flagged.
+    (word,) = fuse(readings, "vote")
+    assert word.text == "cot"
+    assert word.flags == []
+    assert fusion_counters([word]) == {"guard_kept_original": 0, "uncertain_words": 0}
 
 
 def test_guard_lets_restoration_fix_a_misread():
@@ -274,48 +333,52 @@ def test_guard_lets_restoration_fix_a_misread():
     assert word.source == "fused"
 
 
-def test_guard_flags_text_only_the_restored_page_has_when_weak():
+def test_text_only_the_restored_page_has_must_be_likely():
+    # The page as loaded read nothing here: a weak restored-only word is noise...
+    region = [BBox(x0=0, y0=80, x1=100, y1=150)]
     readings = [
-        Reading("tesseract", [W("ghost", 0, 90, 0.5)]),
-        Reading("rapidocr", [W("ghost", 0, 90, 0.45)]),
-        Reading("tesseract:original", [], restored=False),
+        Reading("tesseract", [], restored=False),
+        Reading("tesseract:restored", [W("ghost", 0, 90, 0.35)], regions=region),
     ]
+    assert fuse(readings, "conservative") == []
+    # ...and two engines seeing it on restored pixels make it likely enough.
+    readings.append(Reading("rapidocr:restored", [W("ghost", 0, 90, 0.5)], regions=region))
     (word,) = fuse(readings, "conservative")
-    assert word.text == "ghost" and word.flags == [UNCERTAIN]
-    # Clear evidence (every engine that reads it is sure) is kept without a flag.
-    readings[0].words[0] = W("ghost", 0, 90, 0.97)
-    readings[1].words[0] = W("ghost", 0, 90, 0.9)
-    (word,) = fuse(readings, "conservative")
-    assert word.flags == []
+    assert (word.text, word.source, word.flags) == ("ghost", "fused", [])
+    assert word.confidence == pytest.approx(1 - 0.65 * 0.5)
 
 
 def test_guard_leaves_plain_engine_disagreements_to_the_vote():
     # Restoration changed neither engine's reading; rapidocr simply reads better.
+    region = [BBox(x0=0, y0=80, x1=100, y1=150)]
     readings = [
-        Reading("tesseract", [W("rnodern", 0, 90, 0.9)]),
-        Reading("rapidocr", [W("modern", 0, 90, 0.95)]),
-        Reading("tesseract:original", [W("rnodern", 0, 90, 0.9)], restored=False),
-        Reading("rapidocr:original", [W("modern", 0, 90, 0.95)], restored=False),
+        Reading("tesseract", [W("rnodern", 0, 90, 0.6)], restored=False),
+        Reading("rapidocr", [W("modern", 0, 90, 0.95)], restored=False, regions=region),
+        Reading("tesseract:restored", [W("rnodern", 0, 90, 0.6)], regions=region),
+        Reading("rapidocr:restored", [W("modern", 0, 90, 0.95)], regions=region),
     ]
     (word,) = fuse(readings, "conservative")
-    assert (word.text, word.source, word.flags) == ("modern", "rapidocr", [])
+    assert (word.text, word.source) == ("modern", "fused")
+    assert word.confidence == pytest.approx(0.95)
+    assert UNCERTAIN not in word.flags
 
 
-def test_guard_compares_confidences_within_one_engine():
-    # rapidocr now reads a swapped glyph, as confidently as it read the page before.
+def test_guard_weighs_all_evidence_of_the_page_as_loaded():
+    # rapidocr reads a swapped glyph on restored pixels, very confidently; both
+    # engines read the page as loaded the other way.
+    region = [BBox(x0=0, y0=80, x1=100, y1=150)]
     readings = [
-        Reading("tesseract", [W("that", 0, 90, 0.8)]),
-        Reading("rapidocr", [W("thal", 0, 90, 0.99)]),
-        Reading("tesseract:original", [W("that", 0, 90, 0.8)], restored=False),
-        Reading("rapidocr:original", [W("that", 0, 90, 0.97)], restored=False),
+        Reading("tesseract", [W("that", 0, 90, 0.8)], restored=False),
+        Reading("rapidocr", [W("that", 0, 90, 0.97)], restored=False, regions=region),
+        Reading("rapidocr:restored", [W("thal", 0, 90, 0.99)], regions=region),
     ]
     (word,) = fuse(readings, "conservative")
     assert (word.text, word.flags) == ("that", [KEPT_ORIGINAL])
-    assert word.source == "fused:original"  # both engines read it so before restoration
-    # Without rapidocr's own reading of the unrestored page, its confidence is
-    # compared with tesseract's there (0.99 >= 0.8 + margin): the change stands.
-    (word,) = fuse(readings[:3], "conservative")
-    assert word.text == "thal" and word.flags == []
+    assert word.source == "fused:original"  # only readings of the page as loaded agree
+    assert word.confidence == pytest.approx(1 - 0.2 * 0.03)
+    # Against tesseract's reading alone (0.8), 0.99 clears the margin: the change stands.
+    (word,) = fuse([readings[0], readings[2]], "conservative")
+    assert (word.text, word.flags, word.source) == ("thal", [], "rapidocr:restored")
 
 
 def test_guard_needs_every_engine_that_reads_the_change_to_gain():
@@ -347,19 +410,53 @@ def test_unrestored_reading_does_not_vote_twice_for_its_engine():
     assert word.text == "modern"
 
 
-def test_guard_keeps_words_the_restorer_wiped_out():
+def test_guard_keeps_likely_words_the_restorer_wiped_out():
+    region = [BBox(x0=0, y0=80, x1=200, y1=150)]
     readings = [
-        Reading("tesseract", [W("kept", 0, 60, 0.9)]),
-        Reading("rapidocr", [W("kept", 0, 60, 0.9)]),
-        Reading(
-            "tesseract:original", [W("kept", 0, 60), W("faint", 100, 160, 0.85)], restored=False
-        ),
+        Reading("tesseract", [W("kept", 0, 60), W("faint", 100, 160, 0.85)], restored=False),
+        Reading("tesseract:restored", [W("kept", 0, 60, 0.9)], regions=region),
     ]
-    words = fuse(readings, "conservative")
-    assert texts(words) == ["kept", "faint"]
-    assert words[1].flags == [KEPT_ORIGINAL] and words[1].source == "tesseract:original"
-    # "vote" follows the restored readings, which see nothing there.
-    assert texts(fuse(readings, "vote")) == ["kept"]
+    for mode in ("conservative", "vote"):
+        words = fuse(readings, mode)
+        assert texts(words) == ["kept", "faint"]
+        assert words[1].source == "tesseract" and words[1].confidence == pytest.approx(0.85)
+    # A weak word the restored re-read of its region does not see is noise.
+    readings[0].words[1] = W("faint", 100, 160, 0.3)
+    assert texts(fuse(readings, "conservative")) == ["kept"]
+
+
+def test_a_word_every_reading_gives_is_never_dropped():
+    # The faxed memo: tesseract reads "strive'on" with (calibrated) confidence 0 on
+    # the page as loaded and again on the restored region. Nobody saw "no text".
+    region = [BBox(x0=0, y0=80, x1=200, y1=150)]
+    readings = [
+        Reading("tesseract", [W("strive'on", 0, 150, 0.0)], restored=False),
+        Reading("tesseract:restored", [W("strive'on", 0, 150, 0.0)], regions=region),
+    ]
+    (word,) = fuse(readings, "conservative")
+    assert (word.text, word.source) == ("strive'on", "fused")
+    assert word.confidence == 0.0 and word.flags == []
+    # A second engine that read another region does not see it either way.
+    elsewhere = [BBox(x0=400, y0=80, x1=600, y1=150)]
+    readings.append(Reading("rapidocr", [], restored=False, regions=elsewhere))
+    assert texts(fuse(readings, "conservative")) == ["strive'on"]
+    # One that looked at it and saw nothing does make it noise.
+    readings.append(Reading("rapidocr", [], restored=False, regions=region))
+    assert fuse(readings, "conservative") == []
+
+
+def test_a_region_reading_says_nothing_outside_its_regions():
+    first = Reading(
+        "tesseract", [W("sure", 0, 60, 0.95), W("faint", 500, 560, 0.3)], restored=False
+    )
+    region = [BBox(x0=0, y0=80, x1=100, y1=150)]  # around "sure" only
+    second = Reading("rapidocr", [W("sure", 0, 60, 0.9)], restored=False, regions=region)
+    words = fuse([first, second])
+    assert texts(words) == ["sure", "faint"]
+    assert words[1].source == "tesseract" and words[1].confidence == pytest.approx(0.3)
+    # The same reading of the whole page would have seen no text there.
+    whole = Reading("rapidocr", second.words, restored=False)
+    assert texts(fuse([first, whole])) == ["sure"]
 
 
 def test_guard_is_off_without_a_restored_reading():

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pymupdf
 import pytest
-from PIL import Image
+import torch
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
-from tair_ocr import DocumentResult, ExitCode, Pipeline
+from tair_ocr import BBox, DocumentResult, ExitCode, OcrEngine, Pipeline, Word, hookimpl
 from tair_ocr.cli import main
+from tair_ocr.components import RestoredTiles, Restorer
 from tair_ocr.errors import MissingDependencyError, UsageError
 
 from .conftest import TEST_PLUGINS
@@ -158,3 +162,181 @@ def test_plugins_command_lists_availability(capsys):
     assert {"pdf", "txt", "hocr", "alto", "json"} <= {
         row["name"] for row in report["components"]["writers"]
     }
+
+
+# ---------------------------------------------------------------------- read first, restore where unsure
+#
+# "Blob" pages stand in for text: each word is a black block whose shape (width
+# over height) names it, so a fake engine reads a crop or a rescaled page
+# correctly, with the confidences its script gives.
+
+#: Word -> x range of its block (y 30..60 on a blob page).
+BLOB_BOXES = {"Fusion": (10, 130), "is": (145, 175), "here": (190, 265)}
+BLOB_RATIOS = {word: (x1 - x0) / 30 for word, (x0, x1) in BLOB_BOXES.items()}
+
+
+def blob_page(size=(400, 100)) -> Image.Image:
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for x0, x1 in BLOB_BOXES.values():
+        draw.rectangle((x0, 30, x1 - 1, 59), fill="black")
+    return image
+
+
+class BlobEngine(OcrEngine):
+    """Reads the blocks of a blob page as its ``script`` says: word -> (text as
+    read, confidence); words not in the script are not seen. Records the size of
+    every image it is given."""
+
+    parallel_safe = True
+
+    def __init__(self, name, script, *, ids=True, crash=False):
+        self.name = name  # type: ignore[misc]
+        self.script = script
+        self.ids = ids
+        self.crash = crash
+        self.images: list[tuple[int, int]] = []
+
+    def recognize(self, image, *, languages, dpi, timeout=None):
+        self.images.append(image.size)
+        if self.crash:
+            raise RuntimeError("scripted crash")
+        gray = np.asarray(image.convert("L"))
+        labels, _ = ndimage.label(gray < 128)
+        words = []
+        for ys, xs in ndimage.find_objects(labels):
+            if min(ys.start, xs.start) == 0 or ys.stop == gray.shape[0] or xs.stop == gray.shape[1]:
+                continue  # cut by the edge of a crop
+            ratio = (xs.stop - xs.start) / (ys.stop - ys.start)
+            word = min(BLOB_RATIOS, key=lambda w: abs(BLOB_RATIOS[w] - ratio))
+            if abs(BLOB_RATIOS[word] - ratio) > 0.15 * BLOB_RATIOS[word] or word not in self.script:
+                continue
+            text, confidence = self.script[word]
+            words.append(
+                Word(
+                    text=text,
+                    confidence=confidence,
+                    bbox=BBox(x0=xs.start, y0=ys.start, x1=xs.stop, y1=ys.stop),
+                    source=self.name,
+                    line_id=0 if self.ids else None,
+                    block_id=0 if self.ids else None,
+                )
+            )
+        return sorted(words, key=lambda w: w.bbox.x0)
+
+
+class CountingCopy(Restorer):
+    """Returns tiles unchanged; counts the tiles it restores."""
+
+    name = "counting-copy"
+    tile_size = 128
+    batch_size = 4
+
+    def __init__(self) -> None:
+        self.tiles = 0
+
+    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+        self.tiles += tiles.shape[0]
+        return RestoredTiles(images=tiles.clone(), words=[[] for _ in tiles])
+
+
+class Components:
+    """A plugin registering the given engines and restorers."""
+
+    def __init__(self, *components) -> None:
+        self.components = components
+
+    @hookimpl
+    def register_engines(self):
+        return [c for c in self.components if isinstance(c, OcrEngine)]
+
+    @hookimpl
+    def register_restorers(self):
+        return [c for c in self.components if isinstance(c, Restorer)]
+
+
+SURE = {"Fusion": ("Fusion", 0.95), "is": ("is", 0.95), "here": ("here", 0.95)}
+#: "is" read with a calibrated confidence under 0.8: unsure.
+UNSURE_IS = {**SURE, "is": ("is", 0.5)}
+
+
+def blob_pipeline(*components, **settings) -> Pipeline:
+    engines = [c.name for c in components if isinstance(c, OcrEngine)]
+    settings.setdefault("engine", ",".join(engines))
+    settings.setdefault("restorer", "none")
+    return Pipeline(plugins=[Components(*components)], autoload=False, output_types=[], **settings)
+
+
+def test_a_confidently_read_page_is_read_once_and_not_restored():
+    engine, restorer = BlobEngine("blob", SURE), CountingCopy()
+    page = blob_pipeline(engine, restorer, restorer="counting-copy").run(blob_page()).pages[0]
+    assert page.ok, page.error
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+    assert engine.images == [(400, 100)]  # one read of the page as loaded
+    assert restorer.tiles == 0
+    decision = page.decision
+    assert decision is not None and decision.mode == "auto"
+    assert decision.tiles_restored == 0 and decision.regions == [] and decision.reasons == {}
+    assert "restore" not in page.timings and "prepare" not in page.timings
+    assert page.counters.get("tiles_restored", 0) == 0
+
+
+def test_an_unsure_word_is_restored_and_reread_alone():
+    engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
+    page = blob_pipeline(engine, restorer, restorer="counting-copy").run(blob_page()).pages[0]
+    assert page.ok, page.error
+    decision = page.decision
+    assert decision.reasons == {"low_confidence": 1}
+    (region,) = decision.regions
+    assert region.x0 <= 145 and region.x1 >= 175 and region.x1 < 265  # around "is" only
+    # Only the tiles that meet the region were restored; the others kept page pixels.
+    assert 0 < decision.tiles_restored == page.counters["tiles_restored"] == restorer.tiles
+    assert page.counters["tiles_kept"] > 0
+    assert "restore" in page.timings and "ocr:blob:restored" in page.timings
+    # The page as loaded, then one crop of the restored page.
+    assert engine.images[0] == (400, 100) and engine.images[1][0] < 400
+    words = list(page.words())
+    assert [w.text for w in words] == ["Fusion", "is", "here"]
+    assert [w.source for w in words] == ["blob", "fused", "blob"]
+    assert page.counters["fusion_readings"] == 2
+
+
+def test_restore_never_makes_no_decision():
+    engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
+    pipeline = blob_pipeline(engine, restorer, restorer="counting-copy", restore="never")
+    page = pipeline.run(blob_page()).pages[0]
+    assert page.ok, page.error
+    assert page.decision is None
+    assert restorer.tiles == 0 and engine.images == [(400, 100)]
+    assert "restore" not in page.timings
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+
+
+def test_restore_always_restores_every_non_blank_tile():
+    engine, restorer = BlobEngine("blob", SURE), CountingCopy()
+    pipeline = blob_pipeline(engine, restorer, restorer="counting-copy", restore="always")
+    page = pipeline.run(blob_page(size=(800, 400))).pages[0]
+    assert page.ok, page.error
+    c, decision = page.counters, page.decision
+    assert decision.mode == "always" and decision.reasons == {"always": 1}
+    assert decision.regions == [BBox(x0=0, y0=0, x1=800, y1=400)]
+    assert c["tiles_skipped"] > 0 and c["tiles_kept"] == 0
+    assert c["tiles_restored"] == c["tiles_total"] - c["tiles_skipped"] == restorer.tiles > 0
+    assert decision.tiles_restored == c["tiles_restored"]
+    # The engine read the page as loaded and the restored page, both whole.
+    assert len(engine.images) == 2 and engine.images[0] == (800, 400)
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+
+
+def test_fusion_off_keeps_the_reading_order_around_a_reread_region():
+    # --fusion off: the restored re-read replaces the first reading inside the
+    # region; the page must still read in order.
+    engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
+    pipeline = blob_pipeline(engine, restorer, restorer="counting-copy", fusion="off")
+    page = pipeline.run(blob_page()).pages[0]
+    assert page.ok, page.error
+    assert page.decision.tiles_restored > 0
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"], (
+        "unguarded re-read words are appended after the kept words with the crop's "
+        "line ids, so the layout puts them out of reading order"
+    )

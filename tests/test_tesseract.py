@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -370,6 +372,88 @@ def test_real_table_page_is_read_in_rows(engine: TesseractEngine) -> None:
     assert sum(row in read.splitlines() for row in rows) <= 1
 
 
+# ---------------------------------------------------------------------- surround
+
+RECEIPT = Path(__file__).resolve().parents[1] / "samples" / "receipt_photo.jpg"
+
+
+def _framed(
+    size: tuple[int, int] = (800, 1300),
+    paper: tuple[int, int, int, int] = (90, 90, 720, 1210),
+    surround: int = 60,
+) -> Image.Image:
+    """A light-grey sheet with lines of dark "text", lying on a dark surround."""
+    page = Image.new("L", size, surround)
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((paper[0], paper[1], paper[2] - 1, paper[3] - 1), fill=200)
+    for y in range(paper[1] + 40, paper[3] - 40, 40):
+        draw.rectangle((paper[0] + 40, y, paper[2] - 40, y + 12), fill=30)
+    return page
+
+
+def _gray(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"))
+
+
+def test_paper_box_finds_the_sheet_on_a_dark_surround() -> None:
+    box = tess.paper_box(_gray(_framed()))
+    assert box is not None
+    # One shrunken pixel (4 px here) generous on each side, never into the paper.
+    for found, edge in zip(box, (90, 90, 720, 1210), strict=True):
+        assert abs(found - edge) <= 8
+    assert box[0] <= 90 and box[1] <= 90 and box[2] >= 720 and box[3] >= 1210
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        # A page without surround.
+        _framed(paper=(0, 0, 800, 1300)),
+        # A dark bar along one or two edges (a header band, a book's gutter).
+        _framed(paper=(0, 120, 800, 1300)),
+        _framed(paper=(0, 120, 700, 1300)),
+        # A surround hardly darker than the paper (shading, a grey scanner lid).
+        _framed(surround=170),
+        # Light lettering on a dark ground: the bright part is no sheet of paper.
+        _framed(paper=(300, 600, 500, 700)),
+        # Too small to tell.
+        Image.new("L", (20, 20), 0),
+    ],
+    ids=["no-surround", "one-side", "two-sides", "low-contrast", "small-bright", "tiny"],
+)
+def test_paper_box_leaves_pages_without_a_surround_alone(image: Image.Image) -> None:
+    assert tess.paper_box(_gray(image)) is None
+
+
+def test_framed_page_is_read_on_the_paper_and_mapped_back(tmp_path: Path) -> None:
+    # The fake binary answers one word at (10, 20) of whatever image it gets.
+    body = f"printf '%s' '{_tsv([(1, 1, 1, 10, 20, 50, 15, 'paper')])}'"
+    engine = fake_tesseract(tmp_path, body)
+    image = _framed()
+    left, top, _, _ = tess.paper_box(_gray(image))
+    (word,) = engine.recognize(image, languages=["eng"], dpi=200)
+    assert word.bbox.as_tuple() == (10.0 + left, 20.0 + top, 60.0 + left, 35.0 + top)
+    engine.configure({"tesseract_surround": "keep"})
+    (word,) = engine.recognize(image, languages=["eng"], dpi=200)
+    assert word.bbox.as_tuple() == (10.0, 20.0, 60.0, 35.0)
+
+
+def test_receipt_on_a_dark_table_keeps_its_amounts_whole(engine: TesseractEngine) -> None:
+    # The bundled phone photo: a receipt on a dark table. On the whole photo,
+    # automatic segmentation reads no amount of the right-aligned price column
+    # (and on the page enlarged or restored, only what follows the decimal point:
+    # "19.84" read "84"); on the paper it reads them all.
+    truth = (RECEIPT.parent / "receipt_photo.gt.txt").read_text().split()
+    amounts = [t for t in truth if re.fullmatch(r"\d+\.\d\d", t)]
+    assert len(amounts) == 19
+    words = engine.recognize(Image.open(RECEIPT), languages=["eng"], dpi=200)
+    read = [w.text for w in words]
+    assert [a for a in amounts if a not in read] == []
+    # Boxes are pixels of the photo: "19.84" sits in the price column.
+    box = next(w.bbox for w in words if w.text == "19.84")
+    assert 595 <= box.x0 <= box.x1 <= 690 and 665 <= box.y0 <= box.y1 <= 700
+
+
 # ---------------------------------------------------------------------- discovery
 
 
@@ -540,6 +624,8 @@ def test_options_reach_the_engine_from_the_cli_parser() -> None:
     engine = TesseractEngine()
     engine.configure(args)
     assert engine.options == TesseractOptions(psm=7, oem=None, flags=("-c", "x=1"))
+    args = vars(parser.parse_args(["--tesseract-surround", "keep"]))
+    assert TesseractOptions.from_options(args) == TesseractOptions(trim_surround=False)
     defaults = vars(parser.parse_args([]))
     assert TesseractOptions.from_options(defaults) == TesseractOptions()
     assert TesseractOptions.from_options({}) == TesseractOptions()
@@ -562,6 +648,7 @@ def test_options_reach_the_engine_from_the_cli_parser() -> None:
         ({"tesseract_config": "-c"}, "needs a value"),
         ({"tesseract_config": "--weird"}, "unsupported flag"),
         ({"tesseract_config": "'unclosed"}, "quotation"),
+        ({"tesseract_surround": "crop"}, "choose trim or keep"),
     ],
 )
 def test_invalid_options_are_usage_errors(options: dict, message: str) -> None:

@@ -27,6 +27,17 @@ column, splits numbers at their decimal points, and takes a column of short cell
 layout finds such a table (:func:`tair_ocr.layout.table_regions`), its region is
 read again as one uniform block (``--psm 6``), which yields the rows in order
 (``--tesseract-tables off`` keeps the first reading).
+
+Surround: a phone photo of a document shows the table it lies on, a scan may have a
+black border. Tesseract binarizes the page as a whole, and its automatic layout
+analysis takes such a dark frame around the paper for one big picture region: text
+next to it goes missing. On the bundled receipt photo (a receipt on a dark table)
+``--psm 3`` reads no amount of the right-aligned price column on the page as loaded,
+and on the restored page (or the page enlarged to the working scale) it keeps only
+what follows the decimal points ("19.84" read "84"); on the paper alone it reads every
+amount whole, at every scale. So where the page is framed by a dark surround on at
+least three sides (:func:`paper_box`), tesseract reads the paper only and the boxes
+are mapped back (``--tesseract-surround keep`` reads the whole image).
 """
 
 from __future__ import annotations
@@ -43,6 +54,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from tair_ocr.components import Availability, OcrEngine
 from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
@@ -89,6 +102,18 @@ TABLE_PSM = 6
 #: The row reading replaces the first only if its mean word confidence is at least
 #: this and at least that of the words it replaces.
 TABLE_MIN_CONFIDENCE = 0.5
+
+#: The surround (:func:`paper_box`) is trimmed when it is at least this many gray
+#: levels darker than the paper...
+SURROUND_MIN_CONTRAST = 60
+#: ...on at least this many sides (the surround of a photographed document; a dark
+#: bar along one or two edges is left alone)...
+SURROUND_MIN_SIDES = 3
+#: ...each band at least this share of the image's width or height...
+SURROUND_MIN_BAND = 0.01
+#: ...and the paper's box covers at least this share of the image (a bright sign in
+#: a street photo, or light lettering on a dark ground, is no paper).
+SURROUND_MIN_PAPER = 0.25
 
 #: Output renderers: as config files they would mix their output into our TSV.
 _RENDERER_CONFIGS = frozenset(
@@ -300,10 +325,13 @@ class TesseractOptions:
     #: Re-read tables that automatic segmentation took apart row by row (``--psm 6``
     #: on the table's region; see :func:`tair_ocr.layout.table_regions`).
     table_rows: bool = True
+    #: Read only the paper of a page framed by a dark surround (:func:`paper_box`).
+    trim_surround: bool = True
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> TesseractOptions:
-        """Read ``tesseract_psm``, ``tesseract_oem`` and ``tesseract_config``.
+        """Read ``tesseract_psm``, ``tesseract_oem``, ``tesseract_config``,
+        ``tesseract_tables`` and ``tesseract_surround``.
 
         Missing or None values take the defaults.
 
@@ -322,7 +350,17 @@ class TesseractOptions:
         tables = options.get("tesseract_tables", "rows")
         if tables not in ("rows", "off"):
             raise UsageError(f"--tesseract-tables {tables!r}: choose rows or off")
-        return cls(psm=psm, oem=oem, flags=flags, configs=configs, table_rows=tables == "rows")
+        surround = options.get("tesseract_surround", "trim")
+        if surround not in ("trim", "keep"):
+            raise UsageError(f"--tesseract-surround {surround!r}: choose trim or keep")
+        return cls(
+            psm=psm,
+            oem=oem,
+            flags=flags,
+            configs=configs,
+            table_rows=tables == "rows",
+            trim_surround=surround == "trim",
+        )
 
 
 def _as_int(value: Any, flag: str, default: int | None) -> int | None:
@@ -495,6 +533,17 @@ class TesseractEngine(OcrEngine):
         image = _ocr_ready(image)
         if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
             return []
+        paper = paper_box(luminance(image)) if self.options.trim_surround else None
+        if paper is None:
+            return self._read_page(image, languages, dpi, timeout)
+        left, top, _, _ = paper
+        words = self._read_page(image.crop(paper), languages, dpi, timeout)
+        return [_moved(w, left, top) for w in words]
+
+    def _read_page(
+        self, image: Image.Image, languages: list[str], dpi: float, timeout: float | None
+    ) -> list[Word]:
+        """The configured reading of ``image``, tables re-read row by row."""
         words = self._read(image, languages, dpi, timeout)
         if self.options.table_rows and self.options.psm in AUTO_PSM:
             for region in table_regions(words, lambda: luminance(image)):
@@ -532,17 +581,12 @@ class TesseractEngine(OcrEngine):
         first_block = 1 + max(w.block_id or 0 for w in words)
         first_line = 1 + max(w.line_id or 0 for w in words)
         moved = [
-            w.model_copy(
-                update={
-                    "bbox": BBox(
-                        x0=w.bbox.x0 + left,
-                        y0=w.bbox.y0 + top,
-                        x1=w.bbox.x1 + left,
-                        y1=w.bbox.y1 + top,
-                    ),
-                    "block_id": first_block + (w.block_id or 0),
-                    "line_id": first_line + (w.line_id or 0),
-                }
+            _moved(
+                w,
+                left,
+                top,
+                block_id=first_block + (w.block_id or 0),
+                line_id=first_line + (w.line_id or 0),
             )
             for w in rows
         ]
@@ -602,6 +646,74 @@ def _ocr_ready(image: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def _moved(word: Word, dx: float, dy: float, **update: Any) -> Word:
+    """``word`` read on a crop, its box moved by the crop's offset (and ``update``)."""
+    box = word.bbox
+    bbox = BBox(x0=box.x0 + dx, y0=box.y0 + dy, x1=box.x1 + dx, y1=box.y1 + dy)
+    return word.model_copy(update={"bbox": bbox, **update})
+
+
+def paper_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The paper of a page framed by a dark surround, as a (left, top, right, bottom)
+    crop box in pixels of ``gray`` (H×W uint8 luminance); None when there is no
+    such surround.
+
+    The page is shrunk to about 200 px on its short side and closed (dilated, then
+    eroded) so that text disappears into the paper, then split into bright and
+    dark by Otsu's threshold. The paper's edges are where the bright share of
+    the columns (rows) reaches half of its largest value. A side has a surround
+    when the band outside that edge is at least :data:`SURROUND_MIN_BAND` of the
+    image thick and :data:`SURROUND_MIN_CONTRAST` gray levels darker than the
+    paper; the box trims those bands when there are :data:`SURROUND_MIN_SIDES` of
+    them and the paper covers :data:`SURROUND_MIN_PAPER` of the image. It is one
+    small pixel generous, so that ink at the paper's edge is kept.
+    """
+    import cv2
+
+    height, width = gray.shape
+    step = max(1, min(height, width) // 200)
+    if min(height, width) // step < 32:
+        return None
+    small = cv2.resize(
+        np.ascontiguousarray(gray), (width // step, height // step), interpolation=cv2.INTER_AREA
+    )
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    _, bright = cv2.threshold(paper, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if bright.all() or not bright.any():
+        return None
+    rows, cols = bright.shape
+
+    def extent(share: np.ndarray) -> tuple[int, int]:
+        inside = np.flatnonzero(share >= 0.5 * share.max())
+        return int(inside[0]), int(inside[-1]) + 1
+
+    x0, x1 = extent(bright.mean(axis=0))
+    y0, y1 = extent(bright.mean(axis=1))
+    if (x1 - x0) * (y1 - y0) < SURROUND_MIN_PAPER * rows * cols:
+        return None
+    inner = bright[y0:y1, x0:x1].astype(bool)
+    level = float(np.median(paper[y0:y1, x0:x1][inner]))
+    bands = {
+        "left": (paper[:, :x0], x0 / cols),
+        "top": (paper[:y0], y0 / rows),
+        "right": (paper[:, x1:], (cols - x1) / cols),
+        "bottom": (paper[y1:], (rows - y1) / rows),
+    }
+    dark = {
+        side
+        for side, (band, thickness) in bands.items()
+        if thickness >= SURROUND_MIN_BAND and float(band.mean()) <= level - SURROUND_MIN_CONTRAST
+    }
+    if len(dark) < SURROUND_MIN_SIDES:
+        return None
+    return (
+        max(0, (x0 - 1) * step) if "left" in dark else 0,
+        max(0, (y0 - 1) * step) if "top" in dark else 0,
+        min(width, (x1 + 1) * step) if "right" in dark else width,
+        min(height, (y1 + 1) * step) if "bottom" in dark else height,
+    )
 
 
 def _centre_in(box: BBox, left: float, top: float, right: float, bottom: float) -> bool:
@@ -738,6 +850,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "column, or whose short cells it took for vertical text, are read again row by "
         "row (rows, the default: one more tesseract run on the table's region), or left "
         "as they are (off)",
+    )
+    group.add_argument(
+        "--tesseract-surround",
+        choices=("trim", "keep"),
+        default="trim",
+        help="a page framed by a dark surround on three or four sides (a photo's table, "
+        "a scanner's black border) is read on the paper only: automatic segmentation "
+        "loses text next to such a frame (trim, the default), or whole (keep)",
     )
     group.add_argument(
         "--tesseract-config",

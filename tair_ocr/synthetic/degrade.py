@@ -339,26 +339,26 @@ def _shaded_photo(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params
 
 
 def _lowres_75dpi(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
-    """A 75 dpi scan: optics blur σ 0.3-0.8 px, area (60 %) or bilinear (aliasing)
-    downsampling to 75 dpi, then blur σ 0.2-0.5 low-res px."""
-    a = _blur(a, _u(rng, 0.3, 0.8, p, "pre_blur_sigma") * _k(dpi))
+    """A 75 dpi scan of 8-11 pt print: optics blur σ 0.3-1.2 px, area (60 %) or
+    bilinear (aliasing) downsampling to 75 dpi, then blur σ 0.2-0.7 low-res px."""
+    a = _blur(a, _u(rng, 0.3, 1.2, p, "pre_blur_sigma") * _k(dpi))
     area = rng.random() < 0.6
     p["interpolation"] = "area" if area else "bilinear"
     a, transform = _downscale(a, dpi, 75.0, cv2.INTER_AREA if area else cv2.INTER_LINEAR)
-    return _Out(_blur(a, _u(rng, 0.2, 0.5, p, "post_blur_sigma")), transform)
+    return _Out(_blur(a, _u(rng, 0.2, 0.7, p, "post_blur_sigma")), transform)
 
 
 def _defocus(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
-    """Out of focus: a pillbox of radius 1.5-3 px (at 300 dpi), softened by σ 0.3 px."""
+    """Out of focus: a pillbox of radius 2-6 px (at 300 dpi), softened by σ 0.3 px."""
     k = _k(dpi)
-    a = _filter(a, _disk_kernel(_u(rng, 1.5, 3.0, p, "radius") * k))
+    a = _filter(a, _disk_kernel(_u(rng, 2.0, 6.0, p, "radius") * k))
     return _Out(_blur(a, 0.3 * k))
 
 
 def _motion_blur(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
-    """Camera shake: linear motion of 5-12 px (at 300 dpi) within ±4° of horizontal."""
-    length = _u(rng, 5.0, 12.0, p, "length") * _k(dpi)
-    return _Out(_filter(a, _motion_kernel(length, _u(rng, -4.0, 4.0, p, "angle_deg"))))
+    """Camera shake: linear motion of 8-24 px (at 300 dpi) within ±6° of horizontal."""
+    length = _u(rng, 8.0, 24.0, p, "length") * _k(dpi)
+    return _Out(_filter(a, _motion_kernel(length, _u(rng, -6.0, 6.0, p, "angle_deg"))))
 
 
 def _noise_kind(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
@@ -430,8 +430,9 @@ def _fax(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out
 
 
 def _mixed(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
-    """A random chain for training data: grey levels, one blur (Gaussian, defocus,
-    motion or none), optional fading, optional downsampling to 100-300 dpi, optional
+    """A random chain for training data: grey levels, one blur (Gaussian σ 0.5-2 px,
+    defocus radius 1-2.5 px, motion 3-14 px or none), optional fading, optional
+    downsampling to 75-300 dpi, optional
     uneven light with a colour cast, optional noise and optional JPEG q 20-90."""
     k = _k(dpi)
     steps: list[str] = []
@@ -442,7 +443,7 @@ def _mixed(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _O
     elif blur == "defocus":
         a = _filter(a, _disk_kernel(_u(rng, 1.0, 2.5, p, "radius") * k))
     elif blur == "motion":
-        length = _u(rng, 3.0, 9.0, p, "motion_length") * k
+        length = _u(rng, 3.0, 14.0, p, "motion_length") * k
         a = _filter(a, _motion_kernel(length, _u(rng, -10.0, 10.0, p, "motion_angle")))
     if blur != "none":
         steps.append(blur)
@@ -454,7 +455,7 @@ def _mixed(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _O
     if rng.random() < 0.5:
         steps.append("downsample")
         interp = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)[int(rng.integers(3))]
-        a, transform = _downscale(a, dpi, _u(rng, 100.0, 300.0, p, "target_dpi"), interp)
+        a, transform = _downscale(a, dpi, _u(rng, 75.0, 300.0, p, "target_dpi"), interp)
     if rng.random() < 0.4:
         steps.append("light")
         field_ = _smooth_field(rng, a.shape, 3)
@@ -479,6 +480,22 @@ def _mixed(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _O
     return _Out(a, transform)
 
 
+def _small_print(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
+    """Small print (8-10 pt) captured at low resolution: optics blur σ 0.3-1.0 px,
+    grey paper (0.82-0.95) and ink (0.05-0.25), area (60 %) or bilinear sampling at
+    65-100 dpi, sensor noise σ 0.5-2 %, JPEG q 30-75."""
+    a = _blur(a, _u(rng, 0.3, 1.0, p, "pre_blur_sigma") * _k(dpi))
+    a = _levels(a, _u(rng, 0.05, 0.25, p, "ink"), _u(rng, 0.82, 0.95, p, "paper"))
+    area = rng.random() < 0.6
+    p["interpolation"] = "area" if area else "bilinear"
+    target = _u(rng, 65.0, 100.0, p, "target_dpi")
+    a, transform = _downscale(a, dpi, target, cv2.INTER_AREA if area else cv2.INTER_LINEAR)
+    a = a + _noise(rng, a.shape, _u(rng, 0.005, 0.02, p, "noise_sigma"))
+    quality = int(rng.integers(30, 76))
+    p["jpeg_quality"] = quality
+    return _Out(_jpeg(np.clip(a, 0, 1), quality), transform)
+
+
 def _kind(
     name: str,
     func: KindFunc,
@@ -498,7 +515,12 @@ DEGRADATION_KINDS: dict[str, DegradationKind] = {
         _kind("clean", _clean),
         _kind("scan", _scan),
         _kind("shaded_photo", _shaded_photo),
-        _kind("lowres_75dpi", _lowres_75dpi, changes_resolution=True),
+        _kind(
+            "lowres_75dpi",
+            _lowres_75dpi,
+            changes_resolution=True,
+            render_hints={"font_pt": (8.0, 11.0)},
+        ),
         _kind("defocus", _defocus),
         _kind("motion_blur", _motion_blur),
         _kind("noise", _noise_kind),
@@ -512,6 +534,12 @@ DEGRADATION_KINDS: dict[str, DegradationKind] = {
         ),
         _kind("fax", _fax),
         _kind("mixed", _mixed, changes_resolution=True),
+        _kind(
+            "small_print",
+            _small_print,
+            changes_resolution=True,
+            render_hints={"font_pt": (8.0, 10.0)},
+        ),
     )
 }
 
@@ -522,6 +550,7 @@ ALIASES: dict[str, str] = {
     "lowres": "lowres_75dpi",
     "motion": "motion_blur",
     "faded": "faded_ink",
+    "small": "small_print",
 }
 
 
