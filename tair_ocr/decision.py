@@ -193,7 +193,10 @@ def unread_ink(
         return []
     window = max(15, int(2 * line_height) | 1)
     local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
-    ink = (gray <= otsu) & (gray.astype(np.int16) < local.astype(np.int16) - 10)
+    # Clearly darker than the paper and than its surroundings: faint (grey) lines
+    # count, which a global threshold set by the black text would miss.
+    darker = gray.astype(np.int16) < min(float(otsu) + 0.5 * (paper - otsu), paper - 30)
+    ink = darker & (gray.astype(np.int16) < local.astype(np.int16) - 10)
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
     if count <= 1:
         return []

@@ -1,10 +1,10 @@
 """Fusion of several readings of a page, with the guard against hallucinated text.
 
-A *reading* is one list of words for a page, in original page pixels: an OCR
-engine on the restored page (``"tesseract"``), a second engine
-(``"rapidocr"``), the restorer's text spotter (``"spotter:<name>"``) and, when a
-restorer ran, the same engines on the page *before* restoration
-(``"tesseract:original"``, ``"rapidocr:original"``).
+A *reading* is one list of words for a page, in original page pixels: the
+primary engine on the page as loaded (``"rapidocr"``), a second engine on the
+unsure regions of that page (``"tesseract"``), the engines on the restored
+regions (``"tesseract:restored"``) and the restorer's text spotter
+(``"spotter:<name>"``).
 
 How words are fused (:func:`fuse`):
 
@@ -61,6 +61,7 @@ __all__ = [
     "FusionParams",
     "Reading",
     "align_strings",
+    "assign_layout",
     "build_slots",
     "fuse",
     "fuse_readings",
@@ -397,7 +398,7 @@ def fuse(
     fused: list[Word] = []
     for slot in _slots(readings, params.min_overlap):
         fused.extend(_fuse_slot(slot, readings, mode, params))
-    return _assign_layout(fused, _layout_reading(fused, readings, params).words)
+    return assign_layout(fused, _layout_reading(fused, readings, params).words)
 
 
 @dataclass
@@ -486,10 +487,9 @@ def _fuse_slot(
     winner = _winner(text, present, readings)
     words, text = _layout_words(text, winner, cands, readings, params)
     flags: list[str] = []
-    restored_differs = any(
-        readings[r].restored and not _same(c.text, text) for r, c in cands.items()
-    )
-    if best.original and restored_differs and text == best.text:
+    # The guard turned down a text that only restored pixels give.
+    turned_down = any(not o.original and not _same(o.text, text) for o in options)
+    if best.original and turned_down and text == best.text:
         flags.append(KEPT_ORIGINAL)
     if len(options) > 1 and probability < params.uncertain_below:
         flags.append(UNCERTAIN)
@@ -684,7 +684,7 @@ def _layout_reading(
     return max(with_ids, key=lambda r: (counts[id(r)], -readings.index(r)))
 
 
-def _assign_layout(words: list[Word], layout: Sequence[Word]) -> list[Word]:
+def assign_layout(words: list[Word], layout: Sequence[Word]) -> list[Word]:
     """Give fused words the ``block_id``/``line_id`` of the layout reading's line
     they sit on, and order them like it.
 

@@ -38,7 +38,7 @@ from tair_ocr.errors import (
     UnsupportedInputError,
     UsageError,
 )
-from tair_ocr.fusion import Reading, fusion_counters
+from tair_ocr.fusion import Reading, assign_layout, fusion_counters
 from tair_ocr.layout import build_blocks
 from tair_ocr.outputs import atomic_destination, plan_outputs
 from tair_ocr.page import Page
@@ -442,7 +442,9 @@ class Pipeline:
         if s.fusion == "off":
             # Unguarded: the restored reading replaces the first one in the regions.
             kept = [w for w in readings[0].words if not _inside(w.bbox, original_regions)]
-            return kept + [w for r in readings[1:] if r.kind == "engine" for w in r.words]
+            reread = [w for r in readings[1:] if r.kind == "engine" for w in r.words]
+            # The re-read words join the first reading's lines (their ids are the crop's).
+            return assign_layout(kept + reread, readings[0].words)
         with _timed(result, "fusion"):
             words = self.plugins.fuse_readings(readings, s.fusion)
         result.counters["fusion_readings"] = len(readings)

@@ -28,6 +28,7 @@ from tair_ocr.fusion import (
 from tair_ocr.settings import Settings
 
 from .conftest import TEST_PLUGINS
+from .test_pipeline import BlobEngine, Components, CountingCopy, blob_page
 
 
 def W(text, x0, x1, conf=0.9, y0=100.0, y1=130.0, source="a", line=None, block=None):
@@ -313,7 +314,9 @@ def test_vote_mode_may_overrule_the_guard_without_flagging_it():
     # margin, is below the original's 0.92: the original stays.
     readings = [
         *reread(original_conf=0.92, restored_conf=0.9),
-        Reading("rapidocr:restored", [W("cot", 1, 61, 0.6)], regions=[BBox(x0=0, y0=80, x1=100, y1=150)]),
+        Reading(
+            "rapidocr:restored", [W("cot", 1, 61, 0.6)], regions=[BBox(x0=0, y0=80, x1=100, y1=150)]
+        ),
     ]
     (word,) = fuse(readings, "conservative")
     assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
@@ -399,8 +402,8 @@ def test_guard_needs_every_engine_that_reads_the_change_to_gain():
 
 
 def test_unrestored_reading_does_not_vote_twice_for_its_engine():
-    # Had the unrestored reading voted, tesseract's two identical readings would
-    # outvote rapidocr; it is the guard's evidence only.
+    # One engine is one witness however often it read the place: tesseract's two
+    # identical readings do not outvote rapidocr.
     readings = [
         Reading("tesseract", [W("rnodern", 0, 90, 0.6)]),
         Reading("rapidocr", [W("modern", 0, 90, 0.8)]),
@@ -600,22 +603,60 @@ def test_single_engine_run_has_no_fusion_cost():
     assert page.engine == "script-a"
     assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
     assert all(w.source == "script-a" for w in page.words())
-    assert "fusion" not in page.timings and "guard_kept_original" not in page.counters
+    assert "fusion" not in page.timings and "decide" not in page.timings
+    assert "fusion_readings" not in page.counters
+    assert page.counters["guard_kept_original"] == page.counters["uncertain_words"] == 0
+
+
+def test_a_confident_page_costs_one_read_of_the_primary_engine():
+    # script-a reads every word with confidence >= 0.85: nothing is unsure, so
+    # script-b is never asked.
+    page = scripted(engine="script-a,script-b").run(page_image()).pages[0]
+    assert page.engine == "script-a,script-b"
+    assert [(w.text, w.source) for w in page.words()] == [
+        ("Fusion", "script-a"),
+        ("is", "script-a"),
+        ("here", "script-a"),
+    ]
+    assert "ocr:script-b" not in page.timings and "fusion" not in page.timings
+    assert "fusion_readings" not in page.counters
+
+
+#: The primary engine is unsure of "Fusion" and "is"; the second engine reads
+#: "Fusion" surely and misreads "is" as "1s" with low confidence.
+UNSURE_TWO = {"Fusion": ("Fusion", 0.6), "is": ("is", 0.6), "here": ("here", 0.9)}
+MISREADS_IS = {"Fusion": ("Fusion", 0.95), "is": ("1s", 0.3), "here": ("here", 0.95)}
 
 
 def test_engine_list_fuses_the_readings():
-    pipeline = scripted(engine="script-a,script-b")
-    page = pipeline.run(page_image()).pages[0]
-    assert page.engine == "script-a,script-b"
+    first, second = BlobEngine("blob-a", UNSURE_TWO), BlobEngine("blob-b", MISREADS_IS, ids=False)
+    pipeline = Pipeline(
+        engine="blob-a,blob-b",
+        restorer="none",
+        plugins=[Components(first, second)],
+        autoload=False,
+        output_types=[],
+    )
+    page = pipeline.run(blob_page()).pages[0]
+    assert page.ok, page.error
+    assert page.engine == "blob-a,blob-b"
+    # The second engine read only the unsure region (a crop), not the page.
+    assert first.images == [(400, 100)]
+    (crop,) = second.images
+    assert crop[0] < 400
     words = list(page.words())
-    # script-b misreads "is" as "1s" with low confidence: script-a wins that slot.
     assert [w.text for w in words] == ["Fusion", "is", "here"]
-    assert words[0].source == "fused"
-    assert words[1].source == "script-a"
+    # Both engines read "Fusion" on the page as loaded: 1 - 0.4 * 0.05.
+    assert words[0].source == "fused:original"
+    assert words[0].confidence == pytest.approx(0.98)
+    # blob-b misreads "is" as "1s" with low confidence: blob-a wins that slot.
+    assert words[1].source == "blob-a"
     assert [a.text for a in words[1].alternatives] == ["1s"]
+    # "here" was sure: blob-b did not read it.
+    assert (words[2].source, words[2].alternatives) == ("blob-a", [])
     assert page.counters["fusion_readings"] == 2
     assert page.counters["guard_kept_original"] == 0
-    assert {"fusion", "ocr:script-a", "ocr:script-b"} <= set(page.timings)
+    assert {"decide", "fusion", "ocr:blob-a", "ocr:blob-b"} <= set(page.timings)
 
 
 def test_auto_runs_every_available_engine_and_off_only_the_first():
@@ -632,11 +673,23 @@ def test_auto_runs_every_available_engine_and_off_only_the_first():
 
 
 def test_a_failing_second_engine_is_a_warning_not_a_failed_page():
-    pipeline = scripted(engine="script-a,script-crash")
-    page = pipeline.run(page_image()).pages[0]
-    assert page.ok
+    first = BlobEngine("blob-a", UNSURE_TWO)
+    pipeline = Pipeline(
+        engine="blob-a,script-crash",
+        restorer="counting-copy",
+        plugins=[FUSION_ENGINES, Components(first, CountingCopy())],
+        autoload=False,
+        output_types=[],
+    )
+    page = pipeline.run(blob_page()).pages[0]
+    assert page.ok, page.error
     assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
-    assert any("script-crash failed" in w for w in page.warnings)
+    # It failed on the unsure region of the page as loaded and on the restored one.
+    assert any("script-crash failed on the page as loaded" in w for w in page.warnings)
+    assert any("script-crash failed on the restored page" in w for w in page.warnings)
+    # The primary engine's re-read of the restored region still counts.
+    assert "ocr:blob-a:restored" in page.timings
+    assert page.counters["fusion_readings"] == 2
 
 
 # ---------------------------------------------------------------------- end to end
@@ -679,17 +732,37 @@ def _font() -> str:
 def test_tesseract_and_rapidocr_fused_end_to_end():
     lines = ["Quarterly report for the", "northern district office", "Total amount 4125 dollars"]
     image = render_lines(lines)
-    pipeline = Pipeline(
-        engine="tesseract,rapidocr", restorer="none", autoload=True, output_types=[]
-    )
-    page = pipeline.run(image).pages[0]
+    reference = " ".join(lines).split()
+    copy = CountingCopy()
+
+    def read(restore):
+        pipeline = Pipeline(
+            engine="tesseract,rapidocr",
+            restorer="counting-copy",
+            restore=restore,
+            plugins=[Components(copy)],
+            autoload=True,
+            output_types=[],
+        )
+        return pipeline.run(image).pages[0]
+
+    # Clean text, read confidently: tesseract alone, once.
+    page = read("auto")
     assert page.ok, page.error
     assert page.engine == "tesseract,rapidocr"
-    assert page.text.split() == " ".join(lines).split()
+    assert page.text.split() == reference
+    assert {w.source for w in page.words()} == {"tesseract"}
+    assert "ocr:rapidocr" not in page.timings and "fusion_readings" not in page.counters
+    assert page.decision.tiles_restored == 0
+    # Everything restored and read by both engines: four readings that agree.
+    page = read("always")
+    assert page.ok, page.error
+    assert page.text.split() == reference
     sources = {w.source for w in page.words()}
-    assert sources <= {"fused", "tesseract", "rapidocr"}
+    assert sources <= {"fused", "fused:original", "tesseract", "rapidocr"}
     assert "fused" in sources  # both engines agree on clean text
-    assert page.counters["fusion_readings"] == 2
+    assert page.counters["fusion_readings"] == 4
+    assert {"ocr:rapidocr", "ocr:tesseract:restored", "ocr:rapidocr:restored"} <= set(page.timings)
 
 
 @requires_tesseract
@@ -701,11 +774,12 @@ def test_guard_with_a_harmful_restorer_end_to_end():
     image = render_lines(lines)
     reference = " ".join(lines).split()
 
-    def read(fusion):
+    def read(fusion, restore="always"):
         pipeline = Pipeline(
             engine="tesseract",
             restorer="harmful",
             fusion=fusion,
+            restore=restore,
             plugins=[harmful],
             autoload=False,
             output_types=[],
@@ -720,7 +794,12 @@ def test_guard_with_a_harmful_restorer_end_to_end():
     assert guarded.text.split() == reference
     assert guarded.counters["guard_kept_original"] > 0
     kept = [w for w in guarded.words() if KEPT_ORIGINAL in w.flags]
-    assert all(w.source == "tesseract:original" and w.alternatives for w in kept)
+    assert all(w.source == "tesseract" and w.alternatives for w in kept)
+    assert all(a.source == "tesseract:restored" for w in kept for a in w.alternatives)
+    # Read first: a page read confidently is never given to the restorer.
+    auto = read("off", restore="auto")
+    assert auto.text.split() == reference
+    assert auto.decision.tiles_restored == 0 and "restore" not in auto.timings
 
 
 def test_fusion_engines_plugin_is_importable():

@@ -164,7 +164,7 @@ def test_plugins_command_lists_availability(capsys):
     }
 
 
-# ---------------------------------------------------------------------- read first, restore where unsure
+# ------------------------------------------------------------- read first, restore where unsure
 #
 # "Blob" pages stand in for text: each word is a black block whose shape (width
 # over height) names it, so a fake engine reads a crop or a rescaled page

@@ -23,6 +23,7 @@ from tair_ocr.plugins import Registry, hookimpl
 from tair_ocr.restoration import restore_page
 from tair_ocr.restorers import selection
 from tair_ocr.restorers.selection import choose_restorer
+from tair_ocr.results import BBox
 from tair_ocr.working_scale import (
     MIN_X_HEIGHT,
     TARGET_X_HEIGHT,
@@ -312,7 +313,9 @@ class CopyPlugin:
 
 @requires_tesseract
 def test_pipeline_reads_small_text_at_the_working_scale():
-    """Small text is enlarged for OCR, and word boxes come back in page pixels."""
+    """Small text is enlarged for OCR, and word boxes come back in page pixels.
+    (``restore="always"``: the whole page is restored and re-read at the working
+    scale; in ``auto`` only the unsure regions are.)"""
     face = ImageFont.truetype(SERIF, 13)  # x-height ~6 px: too small as loaded
     image = Image.new("L", (420, 60), "white")
     draw = ImageDraw.Draw(image)
@@ -329,10 +332,12 @@ def test_pipeline_reads_small_text_at_the_working_scale():
         autoload=False,
         output_types=[],
         fusion="off",
+        restore="always",
     )
     page = pipeline.run(image).pages[0]
     assert page.ok, page.error
     assert page.scale > 2 and page.counters["tiles_total"] > 0
+    assert page.decision is not None and page.decision.tiles_restored > 0
     words = list(page.words())
     assert [w.text for w in words] == list(boxes)
     for w in words:
@@ -443,6 +448,47 @@ def _letter_scan_pages() -> list[Image.Image]:
             pix = pdf_page.get_pixmap(dpi=300, colorspace=pymupdf.csGRAY)
             pages.append(Image.frombytes("L", (pix.width, pix.height), pix.samples))
     return pages
+
+
+def test_only_tiles_meeting_the_regions_are_restored():
+    image = render(30, lines=20)  # 900×960: four 512 px tiles, text in each
+    page = make_page(image)
+    box = BBox(x0=40, y0=40, x1=200, y1=120)  # inside the first tile's core
+    restorer = Inverter()
+    result = restore_page(page, restorer, scale=1.0, regions=[box])
+    c = result.counters
+    assert c["tiles_total"] == 4
+    assert c["tiles_restored"] == 1 and c["tiles_kept"] == 3 and c["tiles_skipped"] == 0
+    out = np.asarray(result.page.image, np.int16)
+    ref = np.asarray(image, np.int16)
+    # The box was restored (inverted)...
+    np.testing.assert_array_equal(out[40:120, 40:200], 255 - ref[40:120, 40:200])
+    # ...and pixels far from it are the page's own.
+    np.testing.assert_array_equal(out[600:, 600:], ref[600:, 600:])
+    np.testing.assert_array_equal(out[:, 700:], ref[:, 700:])
+    # A box across a tile border restores both tiles; no region restores none.
+    border = BBox(x0=400, y0=40, x1=560, y1=120)
+    assert (
+        restore_page(page, Inverter(), scale=1.0, regions=[border]).counters["tiles_restored"] == 2
+    )
+    none = restore_page(page, Inverter(), scale=1.0, regions=[])
+    assert none.counters["tiles_restored"] == 0 and none.counters["tiles_kept"] == 4
+    np.testing.assert_array_equal(np.asarray(none.page.image), np.asarray(image))
+
+
+def test_regions_select_tiles_at_the_working_scale():
+    # Regions are in page pixels; tiles in working pixels (here twice as large).
+    image = render(30, lines=20)
+    box = BBox(x0=40, y0=40, x1=200, y1=120)
+    result = restore_page(make_page(image), Inverter(), scale=2.0, regions=[box])
+    c = result.counters
+    assert c["tiles_total"] > 4 and 0 < c["tiles_restored"] < c["tiles_total"]
+    out = np.asarray(result.page.image, np.int16)
+    ref = np.asarray(image.resize(result.page.image.size), np.int16)
+    # Around the box (working pixels 80..400 × 80..240), the page is inverted;
+    # the bottom-right corner is the resampled page.
+    assert np.abs(out[100:220, 100:380] - (255 - ref[100:220, 100:380])).mean() < 10
+    assert np.abs(out[-300:, -300:] - ref[-300:, -300:]).mean() < 10
 
 
 def test_blank_tiles_of_the_bundled_letter_scan_are_skipped_and_kept():

@@ -296,11 +296,39 @@ def test_synthesize_uses_the_kind_render_hints() -> None:
     assert override.clean is not None and override.clean.font_pt == 20
 
 
+@pytest.mark.parametrize(
+    ("kind", "ranges"),
+    [
+        ("motion_blur", {"length": (8.0, 20.0), "angle_deg": (-6.0, 6.0)}),
+        ("defocus", {"radius": (2.0, 6.0)}),
+        ("lowres_75dpi", {"pre_blur_sigma": (0.3, 1.2), "post_blur_sigma": (0.2, 0.7)}),
+        ("small_print", {"target_dpi": (65.0, 100.0), "jpeg_quality": (30, 75)}),
+    ],
+)
+def test_widened_ranges_are_drawn(kind: str, ranges: dict[str, tuple[float, float]]) -> None:
+    # The ranges the module docstring documents, and their upper half is reached:
+    # heavier blur and lower resolution than users' pages would otherwise be scored on.
+    image = Image.new("L", (300, 200), 255)
+    draws = [degrade(image, kind, seed=s, dpi=300).params for s in range(24)]
+    for name, (low, high) in ranges.items():
+        values = [float(d[name]) for d in draws]  # type: ignore[arg-type]
+        assert all(low <= v <= high for v in values), (name, values)
+        assert max(values) > low + 0.75 * (high - low), (name, values)
+
+
+def test_small_print_is_small_and_low_resolution() -> None:
+    out = synthesize("small_print", 3, size_px=(900, 600), dpi=300)
+    assert out.clean is not None and 8 <= out.clean.font_pt <= 10
+    assert 65 <= out.dpi <= 100 and out.image.width == round(900 * out.scale)
+    assert degrade(out.clean, "small", seed=3).kind == "small_print"
+    assert DEGRADATION_KINDS["lowres_75dpi"].render_hints["font_pt"] == (8.0, 11.0)
+
+
 def test_kind_order_is_pinned_and_described() -> None:
     # Benchmarks derive their seeds from the position of a kind: append, never reorder.
     assert list(DEGRADATION_KINDS) == [
         "clean", "scan", "shaded_photo", "lowres_75dpi", "defocus", "motion_blur", "noise",
-        "faded_ink", "jpeg", "lowres_jpeg", "fax", "mixed",
+        "faded_ink", "jpeg", "lowres_jpeg", "fax", "mixed", "small_print",
     ]  # fmt: skip
     for kind in DEGRADATION_KINDS.values():
         assert kind.description and kind.description[0].isupper()

@@ -1,0 +1,292 @@
+"""Word-confidence calibration: isotonic maps, data files, labels, shipped data.
+
+Fast: no engine runs; the fitting data is fabricated.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+import tair_ocr.calibration as cal
+from tair_ocr.calibration import (
+    Calibration,
+    IsotonicMap,
+    LengthClass,
+    calibrate_words,
+    load_calibration,
+    read_calibrations,
+)
+from tair_ocr.calibration.fit import (
+    Sample,
+    brier_score,
+    expected_calibration_error,
+    fit_calibration,
+    fit_isotonic,
+    label_words,
+    select_and_fit,
+    write_data,
+)
+from tair_ocr.results import BBox, Word
+
+
+def _samples(n: int = 2000, seed: int = 0, short_penalty: float = 0.0) -> list[Sample]:
+    """Words whose chance of being right is their raw score squared (overconfident
+    engine); short words are wrong more often by ``short_penalty``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        raw = rng.random()
+        text = "ab" if i % 3 == 0 else "word"
+        p = raw**2 - (short_penalty if len(text) <= 2 else 0.0)
+        out.append(Sample(raw, text, rng.random() < p, "clean", i % 10))
+    return out
+
+
+@pytest.fixture
+def fake_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the shipped-data lookup at ``tmp_path`` (caches cleared around the test)."""
+    monkeypatch.setattr(cal, "data_path", lambda engine: tmp_path / f"{engine}.json")
+    cal.load_calibration.cache_clear()
+    cal._shipped.cache_clear()
+    yield tmp_path
+    cal.load_calibration.cache_clear()
+    cal._shipped.cache_clear()
+
+
+# ---------------------------------------------------------------------- isotonic maps
+
+
+def test_pav_pools_violators_and_smooths() -> None:
+    m = fit_isotonic([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1], min_block=1)
+    assert m.xs == pytest.approx((0.1, 0.25, 0.4))
+    # (right + 0.5) / (words + 1) per step: 0.5/2, 1.5/3, 1.5/2.
+    assert m.ys == pytest.approx((0.25, 0.5, 0.75))
+    assert m(0.0) == pytest.approx(0.25)  # flat beyond the end knots
+    assert m(1.0) == pytest.approx(0.75)
+    assert m(0.325) == pytest.approx(0.625)  # linear between knots
+
+
+def test_isotonic_map_is_monotone_and_in_unit_interval() -> None:
+    samples = _samples(3000, seed=1)
+    m = fit_isotonic([s.raw for s in samples], [s.right for s in samples], min_block=25)
+    values = [m(i / 500) for i in range(-10, 511)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert all(b >= a for a, b in pairwise(values))
+    assert m.ys[0] > 0.0 and m.ys[-1] < 1.0  # smoothing: never certain
+    # Fewer, larger steps with a bigger minimum block.
+    coarse = fit_isotonic([s.raw for s in samples], [s.right for s in samples], min_block=300)
+    assert len(coarse.xs) <= 3000 // 300 + 1 and len(coarse.xs) < len(m.xs) + 1
+
+
+def test_equal_scores_get_one_probability() -> None:
+    m = fit_isotonic([0.5] * 10 + [0.9] * 10, [0] * 5 + [1] * 5 + [1] * 10, min_block=1)
+    assert m.xs == (0.5, 0.9)
+
+
+def test_isotonic_map_rejects_broken_knots() -> None:
+    with pytest.raises(ValueError):
+        IsotonicMap((0.2, 0.1), (0.1, 0.2))
+    with pytest.raises(ValueError):
+        IsotonicMap((0.1, 0.2), (0.5, 0.4))
+    with pytest.raises(ValueError):
+        IsotonicMap((0.1,), (1.5,))
+
+
+def test_length_class_labels_round_trip() -> None:
+    for label in ("1-2", "3+", "1", "3-5"):
+        assert LengthClass.parse(label).label == label
+    assert 2 in LengthClass.parse("1-2") and 3 not in LengthClass.parse("1-2")
+    assert 40 in LengthClass.parse("3+")
+    with pytest.raises(ValueError):
+        LengthClass.parse("short")
+
+
+# ---------------------------------------------------------------------- calibrations
+
+
+def test_probability_rises_with_raw_score_and_is_calibrated() -> None:
+    samples = _samples(4000, seed=2)
+    c = fit_calibration("fake", "original", samples, length_classes=())
+    assert c.probability(0.95, "word") > c.probability(0.3, "word")
+    # The truth is raw**2: the map should be near it, not near the raw score.
+    assert c.probability(0.5, "word") == pytest.approx(0.25, abs=0.08)
+    assert c.words == 4000
+    assert c.accuracy == pytest.approx(sum(s.right for s in samples) / 4000)
+    # Calibrated scores beat the overconfident raw ones.
+    test = _samples(2000, seed=3)
+    labels = [s.right for s in test]
+    raw = [s.raw for s in test]
+    fitted = [c.probability(s.raw, s.text) for s in test]
+    assert brier_score(fitted, labels) < brier_score(raw, labels)
+    assert expected_calibration_error(fitted, labels) < expected_calibration_error(raw, labels)
+
+
+def test_length_classes_need_enough_words_and_fall_back_to_pooled() -> None:
+    samples = _samples(900, seed=4, short_penalty=0.3)  # 300 short words, 600 long
+    c = fit_calibration(
+        "fake", "original", samples, length_classes=("1-2", "3+"), min_class_words=400
+    )
+    labels = [lc.label for lc, _ in c.by_length]
+    assert labels == ["3+"]  # the short class is too small for a map of its own
+    assert c.map_for("ab") is c.pooled
+    assert c.map_for("word") is c.by_length[0][1]
+    assert c.probability(0.9, "ab") == c.pooled(0.9)
+
+
+def test_select_and_fit_keeps_a_class_that_helps_on_held_out_words() -> None:
+    train = _samples(3000, seed=5, short_penalty=0.4)
+    test = _samples(1500, seed=6, short_penalty=0.4)
+    c, report = select_and_fit("fake", "original", train, test, length_classes=("1-2", "3+"))
+    assert "1-2" in [lc.label for lc, _ in c.by_length]
+    assert report["length_classes"]["1-2"]["own_map"]
+    assert c.probability(0.9, "ab") < c.probability(0.9, "word")
+    assert report["brier_calibrated"] < report["brier_raw"]
+    assert report["ece_calibrated"] < report["ece_raw"]
+    assert c.words == 4500
+
+
+def test_fit_save_load_round_trip(tmp_path: Path) -> None:
+    samples = _samples(2000, seed=7, short_penalty=0.3)
+    calibrations = {
+        "original": fit_calibration("fake", "original", samples, stats={"counts": {"right": 1}}),
+        "restored": fit_calibration("fake", "restored", samples[:1000], length_classes=()),
+    }
+    path = tmp_path / "fake.json"
+    write_data(path, "fake", calibrations, {"command": "test", "seeds": "none"})
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["format"] == cal.FORMAT_VERSION and data["fitting"]["command"] == "test"
+    loaded = read_calibrations(path)
+    assert set(loaded) == {"original", "restored"}
+    for condition, before in calibrations.items():
+        after = loaded[condition]
+        assert after.engine == "fake" and after.condition == condition
+        assert after.words == before.words
+        assert after.accuracy == pytest.approx(before.accuracy, abs=1e-6)
+        assert [lc for lc, _ in after.by_length] == [lc for lc, _ in before.by_length]
+        for raw in (0.0, 0.1, 0.33, 0.5, 0.77, 0.9, 1.0):
+            for text in ("a", "ab", "word"):
+                assert after.probability(raw, text) == pytest.approx(
+                    before.probability(raw, text), abs=1e-5
+                )
+    assert loaded["original"].stats["counts"] == {"right": 1}
+
+
+# ---------------------------------------------------------------------- runtime lookup
+
+
+def _word(text: str, confidence: float, source: str = "fake") -> Word:
+    return Word(
+        text=text, confidence=confidence, bbox=BBox(x0=0, y0=0, x1=10, y1=10), source=source
+    )
+
+
+def test_calibrate_words_sets_confidence_and_raw_confidence(fake_data: Path) -> None:
+    c = fit_calibration("fake", "original", _samples(2000, seed=8), length_classes=())
+    write_data(fake_data / "fake.json", "fake", {"original": c}, {"command": "test"})
+    words = [_word("word", 0.95), _word("ab", 0.3)]
+    out = calibrate_words(words, "fake")
+    assert [w.raw_confidence for w in out] == [0.95, 0.3]
+    assert out[0].confidence == pytest.approx(c.probability(0.95, "word"), abs=1e-5)
+    assert out[1].confidence == pytest.approx(c.probability(0.3, "ab"), abs=1e-5)
+    assert out[0].confidence > out[1].confidence
+    assert words[0].raw_confidence is None and words[0].confidence == 0.95  # copies
+    # Calibrating calibrated words maps from the raw score again.
+    again = calibrate_words(out, "fake")
+    assert [w.confidence for w in again] == [w.confidence for w in out]
+    # No "restored" entry: the "original" map serves.
+    restored = load_calibration("fake", "restored")
+    assert restored is not None and restored.condition == "original"
+
+
+def test_unknown_engines_are_left_untouched(fake_data: Path) -> None:
+    words = [_word("word", 0.95)]
+    assert load_calibration("third-party") is None
+    out = calibrate_words(words, "third-party")
+    assert out == words and out[0].raw_confidence is None
+    assert load_calibration("../../etc/passwd") is None
+    with pytest.raises(ValueError):
+        load_calibration("fake", "sideways")
+
+
+@pytest.mark.parametrize("engine", ["tesseract", "rapidocr"])
+def test_shipped_data_loads_and_is_monotone(engine: str) -> None:
+    for condition in cal.CONDITIONS:
+        c = load_calibration(engine, condition)
+        assert c is not None, f"no shipped calibration for {engine}"
+        assert c.engine == engine and c.words > 0 and 0.0 < c.accuracy <= 1.0
+        for text in ("a", "ab", "word", "calibration"):
+            assert c.probability(0.95, text) > c.probability(0.3, text)
+            values = [c.probability(i / 100, text) for i in range(101)]
+            assert all(0.0 <= v <= 1.0 for v in values)
+            assert all(b >= a for a, b in pairwise(values))
+    path = cal.data_path(engine)
+    assert path is not None
+    fitting = json.loads(path.read_text(encoding="utf-8"))["fitting"]
+    assert fitting["command"].startswith("python -m tair_ocr.calibration fit")
+    assert fitting["pages"] > 0 and fitting["date"]
+
+
+def test_runtime_module_imports_no_heavy_parts() -> None:
+    code = (
+        "import sys, tair_ocr; before = set(sys.modules); import tair_ocr.calibration; "
+        "new = set(sys.modules) - before; "
+        "bad = [m for m in new if m.split('.')[0] == 'torch' or m.startswith("
+        "('tair_ocr.synthetic', 'tair_ocr.pipeline', 'tair_ocr.calibration.fit'))]; "
+        "assert not bad, bad; assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------- labels
+
+
+def _at(text: str, x0: float, x1: float, y0: float = 0, y1: float = 20) -> Word:
+    return Word(text=text, confidence=0.9, bbox=BBox(x0=x0, y0=y0, x1=x1, y1=y1), source="t")
+
+
+def test_label_words() -> None:
+    truth = [
+        ("Hello", (0, 0, 50, 20)),
+        ("world", (60, 0, 110, 20)),
+        ("again", (120, 0, 170, 20)),
+        ("split", (200, 0, 260, 20)),
+        ("twice", (300, 0, 350, 20)),
+    ]
+    words = [
+        _at("Hello", 1, 49, -4, 24),  # right (a looser box, as rapidocr's)
+        _at("world", 59, 111),  # right
+        _at("agaim", 120, 170),  # misread
+        _at("spl", 200, 228),  # split in two
+        _at("it", 230, 260),
+        _at("twice", 300, 350),  # right, then read again
+        _at("twice", 302, 348),
+        _at("noise", 500, 540),  # nothing there
+        _at("HelloWorld", 0, 110, 0, 20),  # two words as one
+    ]
+    assert label_words(words, truth) == [
+        "right",
+        "right",
+        "misread",
+        "split",
+        "split",
+        "right",
+        "duplicate",
+        "unmatched",
+        "merged",
+    ]
+    assert label_words(words[:2], []) == ["unmatched", "unmatched"]
+
+
+def test_calibration_is_a_frozen_dataclass() -> None:
+    c = fit_calibration("fake", "original", _samples(500), length_classes=())
+    assert isinstance(c, Calibration)
+    with pytest.raises(AttributeError):
+        c.accuracy = 1.0  # type: ignore[misc]
