@@ -284,17 +284,20 @@ def synthetic_tasks(
     pages_per_kind: int,
     all_kinds: Sequence[str],
     fonts: Sequence[str] = (),
+    seed_base: int = EVAL_SEED_BASE,
 ) -> list[Task]:
-    """One task per (kind, page), with seeds from the evaluation range.
+    """One task per (kind, page), with seeds ``seed_base + 1000 * kind_index + i``
+    (default: the evaluation range).
 
-    With ``fonts``, page ``i`` is typeset in ``fonts[i % len(fonts)]`` instead of a
-    font drawn from the seed (e.g. the fonts a learned restorer never saw in training).
+    Body sizes cycle through :func:`font_sizes` of the kind. With ``fonts``, page ``i``
+    is typeset in ``fonts[i % len(fonts)]`` instead of a font drawn from the seed (e.g.
+    the fonts a learned restorer never saw in training).
     """
     tasks = []
     for kind in kinds:
         k = list(all_kinds).index(kind)
         for i in range(pages_per_kind):
-            seed = EVAL_SEED_BASE + 1000 * k + i
+            seed = seed_base + 1000 * k + i
             sizes = font_sizes(kind)
             render = {"size": HALF_A4, "font_pt": sizes[i % len(sizes)]}
             if fonts:

@@ -19,6 +19,30 @@ bytes and different kinds draw independent parameters. The work is vectorised
 
 Colour in the input is dropped (degradations start from luminance); ``shaded_photo``
 and some ``mixed`` chains add a colour cast of their own.
+
+Ranges (pixel sizes at 300 dpi). They were widened towards what users bring (heavier
+camera shake and defocus, small print, lower resolution); the earlier values are in
+brackets. ``render_hints`` are body sizes :func:`synthesize` (and the benchmarks) use.
+
+=============  ==========================================================================
+kind           ranges
+=============  ==========================================================================
+clean          none
+scan           skew ±0.5°, blur σ 0.4-0.9 px, paper 0.80-0.92, noise σ 1-3 %, JPEG q 70-90
+shaded_photo   blur σ 0.6-1.4 px, light gradient 5-30 %, shadow 15-40 %, JPEG q 55-85
+lowres_75dpi   75 dpi; blur σ 0.3-1.2 px [0.3-0.8] before and 0.2-0.7 low-res px
+               [0.2-0.5] after; print 8-11 pt [any]
+defocus        pillbox radius 2-6 px [1.5-3]
+motion_blur    8-20 px [5-12] within ±6° [±4°] of horizontal
+noise          σ 6-16 %
+faded_ink      strokes thinned 1-2 px, ink 0.40-0.62
+jpeg           q 10-25
+lowres_jpeg    60 dpi, JPEG q 15-30, print 8-10 pt
+fax            204 × 196 or 204 × 98 dpi, 1 bit
+mixed          random chain: motion 3-14 px [3-9], downsampling to 75-300 dpi [100-300]
+small_print    (new) print 8-10 pt at 65-100 dpi, blur σ 0.3-1.0 px, grey levels,
+               noise σ 0.5-2 %, JPEG q 30-75
+=============  ==========================================================================
 """
 
 from __future__ import annotations
@@ -356,8 +380,8 @@ def _defocus(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> 
 
 
 def _motion_blur(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
-    """Camera shake: linear motion of 8-24 px (at 300 dpi) within ±6° of horizontal."""
-    length = _u(rng, 8.0, 24.0, p, "length") * _k(dpi)
+    """Camera shake: linear motion of 8-20 px (at 300 dpi) within ±6° of horizontal."""
+    length = _u(rng, 8.0, 20.0, p, "length") * _k(dpi)
     return _Out(_filter(a, _motion_kernel(length, _u(rng, -6.0, 6.0, p, "angle_deg"))))
 
 
