@@ -100,6 +100,23 @@ class OcrEngine(Component):
         (or the language data) is missing, ``TimeoutError`` past ``timeout``.
         """
 
+    def recognize_region(
+        self,
+        image: Image.Image,
+        *,
+        languages: list[str],
+        dpi: float,
+        timeout: float | None = None,
+    ) -> list[Word]:
+        """Read ``image``, a region cut from a page (the pipeline re-reads the
+        regions whose first reading was unsure), like :meth:`recognize`.
+
+        Override it when the engine reads a cut-out better another way (tesseract
+        reads it as one block of text: its page layout analysis loses
+        right-aligned columns on small crops). The default is :meth:`recognize`.
+        """
+        return self.recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+
 
 # --------------------------------------------------------------------------- restorers
 

@@ -113,6 +113,7 @@ def decide(
     regions = merge_boxes(grown, gap=params.join_lines * line_height)
     while len(regions) > params.max_regions:
         regions = _join_closest(regions)
+    regions = _snapped_to_words(regions, words)
     if sum(r.area for r in regions) >= params.whole_page_share * w * h:
         regions = [BBox(x0=0, y0=0, x1=w, y1=h)]
     return Decision(regions=regions, reasons=reasons, line_height=line_height)
@@ -143,6 +144,24 @@ def merge_boxes(boxes: Sequence[BBox], gap: float = 0.0) -> list[BBox]:
         BBox(x0=b.x0 + gap / 2, y0=b.y0 + gap / 2, x1=b.x1 - gap / 2, y1=b.y1 - gap / 2)
         for b in merged
     ]
+
+
+def _snapped_to_words(regions: list[BBox], words: Sequence[Word]) -> list[BBox]:
+    """Regions grown over every word they cut: a crop through a word reads a
+    fragment of it ("3 x 7.70" as "3x7") that fusion would weigh against the whole."""
+    boxes = [w.bbox for w in words]
+    for _ in range(4):  # a grown region may cut a new word; a few rounds settle it
+        grown = []
+        for region in regions:
+            for box in boxes:
+                if region.intersection(box) > 0:
+                    region = region.union(box)
+            grown.append(region)
+        grown = merge_boxes(grown)
+        if grown == regions:
+            break
+        regions = grown
+    return regions
 
 
 def _join_closest(regions: list[BBox]) -> list[BBox]:

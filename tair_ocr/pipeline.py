@@ -521,7 +521,7 @@ class Pipeline:
             crop = page.image if whole else page.image.crop((x0, y0, x1, y1))
             label = engine.name if condition == "original" else f"{engine.name}:{condition}"
             found = self._recognize_image(
-                engine, crop, page.working_dpi, result, label, condition=condition
+                engine, crop, page.working_dpi, result, label, condition=condition, region=not whole
             )
             for word in found:
                 if x0 or y0:
@@ -540,14 +540,17 @@ class Pipeline:
         label: str,
         *,
         condition: str = "original",
+        region: bool = False,
     ) -> list[Word]:
-        """One engine on one image; words in its pixels with calibrated
-        confidences. Its seconds are recorded as ``ocr`` and ``ocr:<label>``."""
+        """One engine on one image (a page, or a ``region`` cut from one); words in
+        its pixels with calibrated confidences. Its seconds are recorded as ``ocr``
+        and ``ocr:<label>``."""
         s = self.settings
         lock: AbstractContextManager[Any] = self._engine_locks.get(engine.name) or nullcontext()
+        read = engine.recognize_region if region else engine.recognize
         with lock, _timed(result, "ocr"):
             started = time.perf_counter()
-            words = engine.recognize(image, languages=s.languages, dpi=dpi, timeout=s.timeout)
+            words = read(image, languages=s.languages, dpi=dpi, timeout=s.timeout)
             key = f"ocr:{label}"
             result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - started
         return calibrate_words(words, engine.name, condition)

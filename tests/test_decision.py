@@ -85,10 +85,17 @@ def test_a_low_confidence_word_gets_a_region_around_it():
     assert decision.needed
     assert dict(decision.reasons) == {"low_confidence": 1}
     (region,) = decision.regions
-    # The word and about a line height of context, not its whole line.
+    # The word and about a line height of context, grown over the words that
+    # context cuts (a crop never cuts a word), not its whole line.
     assert contains(region, unsure.bbox)
-    assert region.x0 >= unsure.bbox.x0 - 2 * decision.line_height
-    assert region.x1 <= unsure.bbox.x1 + 2 * decision.line_height
+    line = next(line for line in lines if unsure in line or any(w.text == "district" for w in line))
+    i = [w.text for w in line].index("district")
+    neighbours = line[max(0, i - 1) : i + 2]
+    assert region.x0 >= min(w.bbox.x0 for w in neighbours) - decision.line_height
+    assert region.x1 <= max(w.bbox.x1 for w in neighbours) + decision.line_height
+    for word in words:  # no word is cut
+        inter = region.intersection(word.bbox)
+        assert inter == 0 or inter == pytest.approx(word.bbox.area)
     assert region.y1 < lines[2][0].bbox.y0  # the next line is not unsure
     others = [w for w in words if w.text in ("Quarterly", "dollars")]
     assert not any(contains(region, w.bbox) for w in others)
