@@ -9,7 +9,9 @@ import json
 import random
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from tair_ocr.calibration.fit import (
     fit_calibration,
     fit_isotonic,
     label_words,
+    page_folds,
     select_and_fit,
     write_data,
 )
@@ -142,15 +145,34 @@ def test_length_classes_need_enough_words_and_fall_back_to_pooled() -> None:
 
 
 def test_select_and_fit_keeps_a_class_that_helps_on_held_out_words() -> None:
-    train = _samples(3000, seed=5, short_penalty=0.4)
-    test = _samples(1500, seed=6, short_penalty=0.4)
-    c, report = select_and_fit("fake", "original", train, test, length_classes=("1-2", "3+"))
+    samples = _samples(4500, seed=5, short_penalty=0.4)
+    folds = [
+        ([s for s in samples if s.seed % 3 != f], [s for s in samples if s.seed % 3 == f])
+        for f in range(3)
+    ]
+    c, report = select_and_fit("fake", "original", folds, length_classes=("1-2", "3+"))
     assert "1-2" in [lc.label for lc, _ in c.by_length]
     assert report["length_classes"]["1-2"]["own_map"]
     assert c.probability(0.9, "ab") < c.probability(0.9, "word")
+    assert report["folds"] == 3 and report["test_words"] == 4500
     assert report["brier_calibrated"] < report["brier_raw"]
     assert report["ece_calibrated"] < report["ece_raw"]
-    assert c.words == 4500
+    assert c.words == 4500  # the final maps are fitted on every word
+
+
+def test_page_folds_hold_every_kind_when_they_can() -> None:
+    @dataclass
+    class P:
+        kind: str
+        index: int
+        seed: int
+
+    three = [P(k, i, 1000 * n + i) for n, k in enumerate("abc") for i in range(3)]
+    folds = page_folds(three)
+    for f in range(3):
+        assert sorted(p.kind for p in three if folds[p.seed] == f) == ["a", "b", "c"]
+    two = [P(k, i, 1000 * n + i) for n, k in enumerate("abc") for i in range(2)]
+    assert sorted(Counter(page_folds(two).values()).values()) == [2, 2, 2]
 
 
 def test_fit_save_load_round_trip(tmp_path: Path) -> None:

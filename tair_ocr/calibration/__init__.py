@@ -1,0 +1,278 @@
+"""Calibrated word confidences: an engine's raw score -> the probability the word is right.
+
+Engines score words on scales of their own: tesseract gives 0-100 per word (0-1 in
+:attr:`tair_ocr.results.Word.confidence`), RapidOCR one score per detected line that
+is shared out over its words. A 0.9 from one is not a 0.9 from the other, so they
+cannot be compared or combined as they are. This package maps each engine's raw
+score to the probability that the word is read exactly right, with a monotone
+piecewise-linear map fitted (isotonic regression, pool adjacent violators) on pages
+of the project's synthetic generator; :mod:`tair_ocr.calibration.fit` fits them and
+``python -m tair_ocr.calibration fit`` writes them.
+
+The fitted maps ship as ``data/<engine>.json``, one file per engine holding both
+*conditions*: ``original`` (the page as loaded) and ``restored`` (the page after a
+restorer). Within a condition there is a pooled map and, where the fitting data
+supported one, a map per word-length class (one- and two-letter words are misread
+differently from long ones); a length class without its own map uses the pooled one.
+
+This module is the runtime side: it imports no torch, no synthetic generator and no
+pipeline, only :mod:`tair_ocr.results`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from tair_ocr.results import Word
+
+__all__ = [
+    "CONDITIONS",
+    "FORMAT_VERSION",
+    "Calibration",
+    "IsotonicMap",
+    "LengthClass",
+    "calibrate_words",
+    "data_path",
+    "load_calibration",
+    "read_calibrations",
+]
+
+#: Version of the data file layout; bumped on incompatible changes.
+FORMAT_VERSION = 1
+#: The page conditions a calibration is fitted for.
+CONDITIONS = ("original", "restored")
+#: Engine names that may name a data file (third-party names are free-form; only
+#: these characters can ever match a shipped file, and they keep paths inside data/).
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class IsotonicMap:
+    """A non-decreasing piecewise-linear map on [0, 1], flat beyond its end knots.
+
+    ``xs`` are strictly increasing knots (raw scores), ``ys`` the probabilities at
+    them (non-decreasing, in [0, 1]). Isotonic regression gives a step function; its
+    steps' centroids joined by straight lines keep it monotone but stop equal raw
+    scores near a step from getting very different probabilities.
+    """
+
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.xs or len(self.xs) != len(self.ys):
+            raise ValueError("an isotonic map needs as many ys as xs, and at least one")
+        if any(b <= a for a, b in pairwise(self.xs)):
+            raise ValueError("isotonic map knots must be strictly increasing")
+        if any(b < a for a, b in pairwise(self.ys)):
+            raise ValueError("isotonic map values must be non-decreasing")
+        if not all(0.0 <= y <= 1.0 for y in self.ys):
+            raise ValueError("isotonic map values must lie in [0, 1]")
+
+    def __call__(self, x: float) -> float:
+        xs, ys = self.xs, self.ys
+        if x <= xs[0]:
+            return ys[0]
+        if x >= xs[-1]:
+            return ys[-1]
+        i = bisect_right(xs, x)  # xs[i - 1] <= x < xs[i]
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """``{"x": [...], "y": [...]}``, rounded for a compact file."""
+        return _knots([round(x, 6) for x in self.xs], [round(y, 6) for y in self.ys])
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Sequence[float]]) -> IsotonicMap:
+        knots = _knots([float(x) for x in data["x"]], [float(y) for y in data["y"]])
+        return cls(tuple(knots["x"]), tuple(knots["y"]))
+
+
+def _knots(xs: list[float], ys: list[float]) -> dict[str, list[float]]:
+    """Knots with equal ``x`` (rounding makes raw scores near 1 collide) merged into
+    one, which keeps the higher ``y`` (the map stays non-decreasing)."""
+    out_x: list[float] = []
+    out_y: list[float] = []
+    for x, y in zip(xs, ys, strict=True):
+        if out_x and x <= out_x[-1]:
+            out_y[-1] = max(out_y[-1], y)
+        else:
+            out_x.append(x)
+            out_y.append(y)
+    return {"x": out_x, "y": out_y}
+
+
+@dataclass(frozen=True)
+class LengthClass:
+    """Words of ``low`` to ``high`` characters (``high`` None: no upper bound)."""
+
+    low: int
+    high: int | None = None
+
+    def __contains__(self, length: object) -> bool:
+        return isinstance(length, int) and (
+            self.low <= length and (self.high is None or length <= self.high)
+        )
+
+    @property
+    def label(self) -> str:
+        """``"1-2"``, ``"3+"`` or ``"1"``: the spelling the command line and data use."""
+        if self.high is None:
+            return f"{self.low}+"
+        return str(self.low) if self.high == self.low else f"{self.low}-{self.high}"
+
+    @classmethod
+    def parse(cls, label: str) -> LengthClass:
+        """The inverse of :attr:`label`."""
+        text = label.strip()
+        try:
+            if text.endswith("+"):
+                return cls(int(text[:-1]), None)
+            low, _, high = text.partition("-")
+            return cls(int(low), int(high or low))
+        except ValueError:
+            raise ValueError(f"not a word-length class: {label!r} (e.g. 1-2, 3+)") from None
+
+
+def word_length(text: str) -> int:
+    """Characters of a word as the length classes count them (surrounding space ignored)."""
+    return len(text.strip())
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One engine's fitted map from raw word confidence to P(word read exactly right).
+
+    ``pooled`` is fitted on all words; ``by_length`` holds the maps of the
+    word-length classes that had enough words (and were better than the pooled map
+    on held-out pages); any other length uses ``pooled``.
+    """
+
+    engine: str
+    #: ``"original"`` (page as loaded) or ``"restored"`` (page after a restorer).
+    condition: str
+    pooled: IsotonicMap
+    by_length: tuple[tuple[LengthClass, IsotonicMap], ...] = ()
+    #: Share of the engine's words read exactly right on the fitting pages; what
+    #: engines can be ranked by.
+    accuracy: float = 0.0
+    #: How many words the maps were fitted on.
+    words: int = 0
+    #: The rest of the data file's entry (counts, held-out scores), for reports.
+    stats: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def map_for(self, text: str) -> IsotonicMap:
+        """The map that scores ``text``: its length class's, else the pooled one."""
+        n = word_length(text)
+        for length_class, mapping in self.by_length:
+            if n in length_class:
+                return mapping
+        return self.pooled
+
+    def probability(self, raw: float, text: str) -> float:
+        """P(``text`` is read right) given the engine's raw score ``raw`` (0-1)."""
+        raw = min(1.0, max(0.0, float(raw)))
+        return self.map_for(text)(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The condition's entry in a data file (see :func:`read_calibrations`)."""
+        return {
+            "accuracy": round(self.accuracy, 6),
+            "words": self.words,
+            "pooled": self.pooled.to_dict(),
+            "by_length": {c.label: m.to_dict() for c, m in self.by_length},
+            **{k: v for k, v in self.stats.items() if k not in _OWN_KEYS},
+        }
+
+    @classmethod
+    def from_dict(cls, engine: str, condition: str, data: Mapping[str, Any]) -> Calibration:
+        by_length = tuple(
+            (LengthClass.parse(label), IsotonicMap.from_dict(m))
+            for label, m in (data.get("by_length") or {}).items()
+        )
+        return cls(
+            engine=engine,
+            condition=condition,
+            pooled=IsotonicMap.from_dict(data["pooled"]),
+            by_length=by_length,
+            accuracy=float(data.get("accuracy", 0.0)),
+            words=int(data.get("words", 0)),
+            stats={k: v for k, v in data.items() if k not in _OWN_KEYS},
+        )
+
+
+_OWN_KEYS = frozenset({"accuracy", "words", "pooled", "by_length"})
+
+
+def data_path(engine: str) -> Path | None:
+    """Where the shipped data file of ``engine`` would be (None for odd names)."""
+    if not _SAFE_NAME.match(engine) or engine.startswith("."):
+        return None
+    return Path(str(resources.files(__name__).joinpath("data", f"{engine}.json")))
+
+
+def read_calibrations(path: Path | str) -> dict[str, Calibration]:
+    """Every condition's calibration in the data file ``path`` (condition -> map).
+
+    The file is ``{"format": 1, "engine": ..., "fitting": {...}, "conditions":
+    {"original": {...}, "restored": {...}}}``; see :meth:`Calibration.to_dict`.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: calibration format {data.get('format')!r} is not supported")
+    engine = str(data["engine"])
+    return {
+        condition: Calibration.from_dict(engine, condition, entry)
+        for condition, entry in data.get("conditions", {}).items()
+    }
+
+
+@cache
+def _shipped(engine: str) -> dict[str, Calibration]:
+    path = data_path(engine)
+    if path is None or not path.is_file():
+        return {}
+    return read_calibrations(path)
+
+
+@cache
+def load_calibration(engine: str, condition: str = "original") -> Calibration | None:
+    """The shipped calibration of ``engine`` for ``condition``, or None.
+
+    None when no data ships for the engine (third-party engines). A ``"restored"``
+    calibration falls back to the ``"original"`` one when the file has none: an
+    engine's scores drift less between conditions than between engines.
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
+    found = _shipped(engine)
+    return found.get(condition) or found.get("original")
+
+
+def calibrate_words(words: list[Word], engine: str, condition: str = "original") -> list[Word]:
+    """Copies of ``words`` with calibrated ``confidence`` and the engine's score in
+    ``raw_confidence``.
+
+    Words that already carry a ``raw_confidence`` are re-mapped from it, so calling
+    this twice gives the same result. Without a calibration for ``engine`` the
+    words come back unchanged (``raw_confidence`` stays None: the confidence is raw).
+    """
+    calibration = load_calibration(engine, condition)
+    if calibration is None:
+        return list(words)
+    out = []
+    for word in words:
+        raw = word.confidence if word.raw_confidence is None else word.raw_confidence
+        probability = calibration.probability(raw, word.text)
+        out.append(word.model_copy(update={"confidence": probability, "raw_confidence": raw}))
+    return out
