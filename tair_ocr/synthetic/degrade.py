@@ -456,8 +456,8 @@ def _fax(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out
 def _mixed(a: np.ndarray, rng: np.random.Generator, dpi: float, p: Params) -> _Out:
     """A random chain for training data: grey levels, one blur (Gaussian σ 0.5-2 px,
     defocus radius 1-2.5 px, motion 3-14 px or none), optional fading, optional
-    downsampling to 75-300 dpi, optional
-    uneven light with a colour cast, optional noise and optional JPEG q 20-90."""
+    downsampling to 75-300 dpi, optional uneven light with a colour cast, optional
+    noise and optional JPEG q 20-90."""
     k = _k(dpi)
     steps: list[str] = []
     a = _levels(a, _u(rng, 0.0, 0.25, p, "ink"), _u(rng, 0.8, 1.0, p, "paper"))
