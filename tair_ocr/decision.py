@@ -53,7 +53,7 @@ class DecisionParams:
     #: an engine call) ...
     join_lines: float = 3.0
     #: ... and a page never gets more than this many regions.
-    max_regions: int = 3
+    max_regions: int = 8
 
 
 @dataclass

@@ -312,3 +312,24 @@ def test_calibration_is_a_frozen_dataclass() -> None:
     assert isinstance(c, Calibration)
     with pytest.raises(AttributeError):
         c.accuracy = 1.0  # type: ignore[misc]
+
+
+def test_symbol_only_words_get_the_rate_they_are_right(tmp_path: Path) -> None:
+    """Specks and rules read as "|" or "—" score high but are almost never right."""
+    pooled = cal.IsotonicMap((0.0, 1.0), (0.1, 0.99))
+    calibration = cal.Calibration("fake", "original", pooled, symbols=(98, 0))
+    assert calibration.probability(0.99, "|") == pytest.approx(1 / 100)
+    assert calibration.probability(0.99, "I") == pytest.approx(0.99 * 0.89 + 0.1, abs=1e-3)
+    assert calibration.probability(0.99, "4.") > 0.9  # a digit: a real word
+    path = tmp_path / "fake.json"
+    write_data(path, "fake", {"original": calibration}, {"command": "test"})
+    assert read_calibrations(path)["original"].symbols == (98, 0)
+    # Without symbol counts the map decides.
+    plain = cal.Calibration("fake", "original", pooled)
+    assert plain.probability(0.99, "|") == pytest.approx(plain.probability(0.99, "I"))
+
+
+def test_knots_that_rounding_made_equal_are_merged() -> None:
+    data = {"x": [0.2, 0.99996, 0.99996, 1.0], "y": [0.1, 0.8, 0.9, 1]}
+    mapping = cal.IsotonicMap.from_dict(data)
+    assert mapping.xs == (0.2, 0.99996, 1.0) and mapping.ys == (0.1, 0.9, 1.0)

@@ -168,6 +168,10 @@ class Calibration:
     accuracy: float = 0.0
     #: How many words the maps were fitted on.
     words: int = 0
+    #: ``(words, right)`` for words with no letter or digit ("|", "—", "."): an
+    #: engine reads specks and rules as such "words" with high scores, and they are
+    #: almost never right, whatever the score says.
+    symbols: tuple[int, int] | None = None
     #: The rest of the data file's entry (counts, held-out scores), for reports.
     stats: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -182,6 +186,9 @@ class Calibration:
     def probability(self, raw: float, text: str) -> float:
         """P(``text`` is read right) given the engine's raw score ``raw`` (0-1)."""
         raw = min(1.0, max(0.0, float(raw)))
+        if self.symbols is not None and not any(c.isalnum() for c in text):
+            words, right = self.symbols
+            return (right + 1) / (words + 2)  # Laplace: the rate seen, never 0 or 1
         return self.map_for(text)(raw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +198,11 @@ class Calibration:
             "words": self.words,
             "pooled": self.pooled.to_dict(),
             "by_length": {c.label: m.to_dict() for c, m in self.by_length},
+            **(
+                {"symbols": {"words": self.symbols[0], "right": self.symbols[1]}}
+                if self.symbols is not None
+                else {}
+            ),
             **{k: v for k, v in self.stats.items() if k not in _OWN_KEYS},
         }
 
@@ -207,11 +219,16 @@ class Calibration:
             by_length=by_length,
             accuracy=float(data.get("accuracy", 0.0)),
             words=int(data.get("words", 0)),
+            symbols=(
+                (int(data["symbols"]["words"]), int(data["symbols"]["right"]))
+                if data.get("symbols")
+                else None
+            ),
             stats={k: v for k, v in data.items() if k not in _OWN_KEYS},
         )
 
 
-_OWN_KEYS = frozenset({"accuracy", "words", "pooled", "by_length"})
+_OWN_KEYS = frozenset({"accuracy", "words", "pooled", "by_length", "symbols"})
 
 
 def data_path(engine: str) -> Path | None:

@@ -707,9 +707,16 @@ def fit_engine(
             by_length=calibration.by_length,
             accuracy=calibration.accuracy,
             words=calibration.words,
+            symbols=_symbol_counts(words),
             stats=stats,
         )
     return out
+
+
+def _symbol_counts(samples: Sequence[Sample]) -> tuple[int, int] | None:
+    """``(words, right)`` over the samples with no letter or digit, if any."""
+    symbols = [s for s in samples if not any(c.isalnum() for c in s.text)]
+    return (len(symbols), sum(s.right for s in symbols)) if symbols else None
 
 
 def write_data(
