@@ -81,6 +81,10 @@ class OcrEngine(Component):
     #: useful (e.g. the engine runs a subprocess). Otherwise pages are read one
     #: at a time.
     parallel_safe: ClassVar[bool] = False
+    #: Word height (pixels) below which the engine starts losing letters: words
+    #: smaller than this that it does not read near-certainly are restored (at a
+    #: larger working scale) and read again. 0: the engine copes with small text.
+    min_text_height: ClassVar[float] = 0.0
 
     @abstractmethod
     def recognize(

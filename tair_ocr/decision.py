@@ -38,8 +38,9 @@ class DecisionParams:
 
     #: A word whose calibrated confidence is below this is unsure.
     unsure_below: float = 0.8
-    #: Words lower than this (page pixels) are small for OCR ...
-    small_text_height: float = 14.0
+    #: Words lower than this (page pixels) are small for the engine that read them
+    #: (its ``min_text_height``; 0 turns the test off) ...
+    small_text_height: float = 0.0
     #: ... and unsure unless read at least this confidently.
     small_text_sure: float = 0.95
     #: Context around a spot, in line heights.

@@ -30,7 +30,7 @@ from tair_ocr.components import (
     Writer,
     checked_availability,
 )
-from tair_ocr.decision import Decision, decide
+from tair_ocr.decision import Decision, DecisionParams, decide
 from tair_ocr.errors import (
     InputError,
     MissingDependencyError,
@@ -361,7 +361,8 @@ class Pipeline:
                 decision = Decision(regions=[full], line_height=_median_height(first))
                 decision.reasons["always"] = 1
             else:
-                decision = decide(np.asarray(page.image), first)
+                params = DecisionParams(small_text_height=primary.min_text_height)
+                decision = decide(np.asarray(page.image), first, params)
         regions = decision.regions
         original_regions = [page.to_original.box(r) for r in regions]
         record = RestorationDecision(

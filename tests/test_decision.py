@@ -102,13 +102,16 @@ def test_a_low_confidence_word_gets_a_region_around_it():
 
 
 def test_small_text_not_read_near_certainly_is_unsure():
-    params = DecisionParams()
+    """Small for the engine that read it: tesseract's 16 px, not rapidocr's 0."""
+    params = DecisionParams(small_text_height=16.0)
     word = Word(text="tiny", confidence=0.9, bbox=BBox(x0=50, y0=50, x1=80, y1=60), source="test")
     page = np.full((200, 300), 255, np.uint8)
     assert word.bbox.height < params.small_text_height
-    assert dict(decide(page, [word]).reasons) == {"small_text": 1}
+    assert dict(decide(page, [word], params).reasons) == {"small_text": 1}
     sure = word.model_copy(update={"confidence": 0.99})
-    assert decide(page, [sure]).regions == []
+    assert decide(page, [sure], params).regions == []
+    # An engine that copes with small text (the default, 0) is not second-guessed.
+    assert decide(page, [word]).regions == []
 
 
 def test_ink_no_word_covers_is_unread():

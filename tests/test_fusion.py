@@ -652,8 +652,9 @@ def test_engine_list_fuses_the_readings():
     # blob-b misreads "is" as "1s" with low confidence: blob-a wins that slot.
     assert words[1].source == "blob-a"
     assert [a.text for a in words[1].alternatives] == ["1s"]
-    # "here" was sure: blob-b did not read it.
-    assert (words[2].source, words[2].alternatives) == ("blob-a", [])
+    # "here" was sure, but the region's context reaches it and grows over it whole,
+    # so blob-b read it too, alike.
+    assert (words[2].source, words[2].alternatives) == ("fused:original", [])
     assert page.counters["fusion_readings"] == 2
     assert page.counters["guard_kept_original"] == 0
     assert {"decide", "fusion", "ocr:blob-a", "ocr:blob-b"} <= set(page.timings)

