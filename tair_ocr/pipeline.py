@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from tair_ocr._version import __version__
-from tair_ocr.calibration import calibrate_words, load_calibration
+from tair_ocr.calibration import calibrate_words, load_calibration, restored_condition
 from tair_ocr.components import (
     LoadedDocument,
     Loader,
@@ -389,13 +389,20 @@ class Pipeline:
 
         # Restore the tiles that meet the regions, re-read the regions.
         if restoring:
-            rereaders = self._rereaders(s.restore == "always")
+            from tair_ocr.restoration import working_scale
+
+            stage[0] = "restore"
+            factor = working_scale(page.image, s.scale)
+            rereaders = self._rereaders(s.restore == "always", factor)
             if not rereaders:
+                # No engine reads this restorer's output of such a page better than
+                # the page as loaded (calibration): restoring would only cost time.
                 record.reasons["no_engine_gains"] = 1
             else:
-                stage[0] = "restore"
                 whole = s.restore == "always"
-                restored = self._restore(prepared, page, regions=None if whole else regions)
+                restored = self._restore(
+                    prepared, page, regions=None if whole else regions, scale=factor
+                )
                 stage[0] = "ocr"
                 record.tiles_considered = restored.counters.get("tiles_total", 0) - (
                     restored.counters.get("tiles_skipped", 0)
@@ -411,7 +418,7 @@ class Pipeline:
                             restored_regions,
                             margin * restored.scale,
                             result,
-                            condition="restored",
+                            condition=restored_condition(restored.scale),
                         )
                     except Exception as exc:
                         self._engine_warning(result, engine, exc, "on the restored page")
@@ -451,18 +458,20 @@ class Pipeline:
         result.counters["fusion_readings"] = len(readings)
         return words
 
-    def _rereaders(self, always: bool) -> list[OcrEngine]:
+    def _rereaders(self, always: bool, scale: float) -> list[OcrEngine]:
         """The engines that re-read restored regions: all of them with ``--restore
-        always``; otherwise those whose calibration shows that restored pixels read
-        at least as well as the page as loaded (or that have no calibration)."""
+        always``; otherwise those whose calibration pages read better restored (at
+        this working ``scale``: sharpened, or enlarged) than as loaded, and those
+        without calibration data."""
         if always:
             return list(self.engines)
+        condition = restored_condition(scale)
         chosen = []
         for engine in self.engines:
-            before = load_calibration(engine.name, "original")
-            after = load_calibration(engine.name, "restored")
-            uncalibrated = before is None or after is None or after.condition != "restored"
-            if uncalibrated or after.accuracy >= before.accuracy:
+            after = load_calibration(engine.name, condition)
+            baseline = after.stats.get("original_accuracy") if after is not None else None
+            unknown = after is None or after.condition == "original" or baseline is None
+            if unknown or after.accuracy >= baseline:
                 chosen.append(engine)
         return chosen
 
@@ -479,12 +488,15 @@ class Pipeline:
         page: Page,
         *,
         regions: list[BBox] | None,
+        scale: float | None = None,
         scale_only: bool = False,
     ) -> RestoredPage:
         from tair_ocr.restoration import restore_page
 
+        if scale is None:
+            scale = self.settings.scale
         with self._restore_lock:
-            restored = restore_page(page, self.restorer, scale=self.settings.scale, regions=regions)
+            restored = restore_page(page, self.restorer, scale=scale, regions=regions)
         result = prepared.result
         result.scale = restored.scale
         result.counters.update(restored.counters)

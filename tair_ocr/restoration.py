@@ -40,7 +40,13 @@ from tair_ocr.working_scale import auto_scale, resample
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_OVERLAP", "MAX_RESTORED_PIXELS", "RestoredPage", "restore_page"]
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "MAX_RESTORED_PIXELS",
+    "RestoredPage",
+    "restore_page",
+    "working_scale",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,28 +111,7 @@ def restore_page(
     s = _restorer_scale(restorer)
     image = _normalise_mode(page.image)
     work = page if image is page.image else page.transformed(image, Affine())
-    if scale is None:
-        factor, text = auto_scale(image)
-        limit = (MAX_RESTORED_PIXELS / max(1, image.width * image.height)) ** 0.5
-        if factor > limit:
-            log.info("working scale %.2f capped at %.2f (page too large)", factor, limit)
-            factor = max(1.0, limit)
-        log.debug(
-            "text x-height %.1f px (cap %.1f): working scale %.2f",
-            text.x_height,
-            text.cap_height,
-            factor,
-        )
-    else:
-        factor = float(scale)
-        if not factor > 0:
-            raise UsageError(f"the working scale must be positive, got {scale}")
-        if factor * factor * image.width * image.height > MAX_RESTORED_PIXELS:
-            raise UsageError(
-                f"page of {image.width}×{image.height} px at scale {factor:g} would be "
-                f"{factor * factor * image.width * image.height / 1e6:.0f} Mpx; "
-                f"the limit is {MAX_RESTORED_PIXELS / 1e6:.0f} Mpx: use a smaller --scale"
-            )
+    factor = working_scale(image, scale)
     effective = 1 if restorer.is_identity else s
     resampled, to_previous = resample(image, factor / effective)
     if resampled is not image:
@@ -170,6 +155,35 @@ def restore_page(
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def working_scale(image: Image.Image, scale: float | None = None) -> float:
+    """The working scale of a page: ``scale`` when given (checked against the size
+    limit), else chosen from the text size and capped so the page stays under
+    :data:`MAX_RESTORED_PIXELS`."""
+    if scale is not None:
+        factor = float(scale)
+        if not factor > 0:
+            raise UsageError(f"the working scale must be positive, got {scale}")
+        if factor * factor * image.width * image.height > MAX_RESTORED_PIXELS:
+            raise UsageError(
+                f"page of {image.width}×{image.height} px at scale {factor:g} would be "
+                f"{factor * factor * image.width * image.height / 1e6:.0f} Mpx; "
+                f"the limit is {MAX_RESTORED_PIXELS / 1e6:.0f} Mpx: use a smaller --scale"
+            )
+        return factor
+    factor, text = auto_scale(image)
+    limit = (MAX_RESTORED_PIXELS / max(1, image.width * image.height)) ** 0.5
+    if factor > limit:
+        log.info("working scale %.2f capped at %.2f (page too large)", factor, limit)
+        factor = max(1.0, limit)
+    log.debug(
+        "text x-height %.1f px (cap %.1f): working scale %.2f",
+        text.x_height,
+        text.cap_height,
+        factor,
+    )
+    return factor
 
 
 def _tile_selector(

@@ -44,12 +44,15 @@ __all__ = [
     "data_path",
     "load_calibration",
     "read_calibrations",
+    "restored_condition",
 ]
 
 #: Version of the data file layout; bumped on incompatible changes.
 FORMAT_VERSION = 1
 #: The page conditions a calibration is fitted for.
-CONDITIONS = ("original", "restored")
+CONDITIONS = ("original", "restored", "restored-enlarged")
+#: Working scales above this count as enlarged: small text brought up to size.
+ENLARGED_SCALE = 1.05
 #: Engine names that may name a data file (third-party names are free-form; only
 #: these characters can ever match a shipped file, and they keep paths inside data/).
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -266,14 +269,25 @@ def _shipped(engine: str) -> dict[str, Calibration]:
 def load_calibration(engine: str, condition: str = "original") -> Calibration | None:
     """The shipped calibration of ``engine`` for ``condition``, or None.
 
-    None when no data ships for the engine (third-party engines). A ``"restored"``
-    calibration falls back to the ``"original"`` one when the file has none: an
-    engine's scores drift less between conditions than between engines.
+    None when no data ships for the engine (third-party engines). A
+    ``"restored-enlarged"`` calibration falls back to ``"restored"``, and that one to
+    ``"original"``, when the file has none: an engine's scores drift less between
+    conditions than between engines.
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
     found = _shipped(engine)
+    if condition == "restored-enlarged" and condition not in found:
+        condition = "restored"
     return found.get(condition) or found.get("original")
+
+
+def restored_condition(scale: float) -> str:
+    """The condition of a page restored at working ``scale``: restorers sharpen text
+    at its size but enlarge small text with made-up detail, which engines read
+    differently (RapidOCR reads enlarged restorations worse than the page as loaded,
+    sharpened ones better), so the two are calibrated apart."""
+    return "restored-enlarged" if scale > ENLARGED_SCALE else "restored"
 
 
 def calibrate_words(words: list[Word], engine: str, condition: str = "original") -> list[Word]:

@@ -5,7 +5,8 @@ For every degradation kind of :data:`tair_ocr.synthetic.degrade.DEGRADATION_KIND
 from seeds ``SEED_BASE + 1000 * kind_index + i`` (40 000 and up: the benchmarks use
 10 000+ and 20 000+, training and samples stay below 10 000). Each engine reads each
 page as it is (condition ``original``) and, with a restorer, the page restored by it
-(``restored``: words mapped back to the degraded page's pixels). Every word the
+(``restored``, or ``restored-enlarged`` where the working scale enlarged small text;
+words mapped back to the degraded page's pixels). Every word the
 engine returns is labelled right or wrong against the ground-truth word boxes
 (:func:`label_words`); the label and the engine's raw score are the fitting data.
 
@@ -49,6 +50,7 @@ from tair_ocr.calibration import (
     Calibration,
     IsotonicMap,
     LengthClass,
+    restored_condition,
     word_length,
 )
 from tair_ocr.results import BBox, Word
@@ -508,9 +510,11 @@ def read_page(task: PageTask) -> PageReading:
                 image=degraded.image,
                 dpi=degraded.dpi,
             )
-            restored = restore_page(page, restorer).page
+            done = restore_page(page, restorer)
+            restored = done.page
             to_original = restored.to_original
-            images.append(("restored", restored.image, restored.working_dpi, to_original.box))
+            condition = restored_condition(done.scale)
+            images.append((condition, restored.image, restored.working_dpi, to_original.box))
         except Exception as exc:
             out.errors.append(f"{task.restorer} failed on {task.kind} {task.seed}: {exc}")
         out.seconds["restore"] = time.perf_counter() - started
@@ -686,7 +690,14 @@ def fit_engine(
             min_block=min_block,
         )
         truth_words = sum(p.truth_words for p in read_pages_)
+        # The same engine on the same pages as loaded: what a restored condition must
+        # beat for re-reading restored pixels to pay (its pages are not all pages).
+        seeds = {p.seed for p in read_pages_}
+        same_pages = [s for s in samples.get(f"{engine}:original", []) if s.seed in seeds]
         stats = {
+            "original_accuracy": round(sum(s.right for s in same_pages) / len(same_pages), 6)
+            if same_pages
+            else None,
             "pages": len(read_pages_),
             "truth_words": truth_words,
             # Share of the ground-truth words this engine read right (accuracy is
@@ -816,7 +827,9 @@ def run_fit(
             e for e in engines if any(k.startswith(f"{e}:") for p in pages for k in p.readings)
         ]
         restorer_used = (
-            restorer if any(k.endswith(":restored") for p in pages for k in p.readings) else None
+            restorer
+            if any(":restored" in k for p in pages for k in p.readings)
+            else None
         )
     else:
         names = _available("engine", engines, message)
