@@ -37,7 +37,7 @@ class DecisionParams:
     own generator, never on evaluation data)."""
 
     #: A word whose calibrated confidence is below this is unsure.
-    unsure_below: float = 0.8
+    unsure_below: float = 0.5
     #: Words lower than this (page pixels) are small for the engine that read them
     #: (its ``min_text_height``; 0 turns the test off) ...
     small_text_height: float = 0.0

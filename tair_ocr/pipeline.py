@@ -460,16 +460,19 @@ class Pipeline:
 
     def _rereaders(self, always: bool, scale: float) -> list[OcrEngine]:
         """The engines that re-read restored regions: all of them with ``--restore
-        always``; otherwise those whose calibration pages read better restored (at
-        this working ``scale``: sharpened, or enlarged) than as loaded, and those
-        without calibration data."""
+        always``; otherwise those that read this restorer's output (at this working
+        ``scale``: sharpened, or enlarged) at least as well as the primary engine
+        reads the same calibration pages as loaded: a re-read that is worse than the
+        reading already made rarely wins a word and costs a restoration. Engines
+        without calibration data re-read."""
         if always:
             return list(self.engines)
         condition = restored_condition(scale)
+        primary = load_calibration(self.engines[0].name, condition)
+        baseline = primary.stats.get("original_accuracy") if primary is not None else None
         chosen = []
         for engine in self.engines:
             after = load_calibration(engine.name, condition)
-            baseline = after.stats.get("original_accuracy") if after is not None else None
             unknown = after is None or after.condition == "original" or baseline is None
             if unknown or after.accuracy >= baseline:
                 chosen.append(engine)
