@@ -47,7 +47,7 @@ import itertools
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from tair_ocr.plugins import hookimpl
@@ -415,6 +415,9 @@ class _Option:
     probability: float
     #: True when a reading of the page as loaded gives it.
     original: bool
+    #: True when a whole-page reading of the page as loaded gives it (not only
+    #: restored pixels, nor only a re-read of a region).
+    page: bool = True
 
 
 def _options(cands: dict[int, _Candidate], readings: Sequence[Reading]) -> list[_Option]:
@@ -432,8 +435,30 @@ def _options(cands: dict[int, _Candidate], readings: Sequence[Reading]) -> list[
         for p in per_engine.values():
             miss *= 1.0 - min(max(p, 0.0), 0.999)
         original = any(not readings[r].restored for r in members)
-        options.append(_Option(cands[members[0]].text, members, 1.0 - miss, original))
-    return options
+        page = any(not readings[r].restored and readings[r].regions is None for r in members)
+        options.append(_Option(cands[members[0]].text, members, 1.0 - miss, original, page))
+    return _truncations(options)
+
+
+def _truncations(options: list[_Option]) -> list[_Option]:
+    """Weigh options that are part of another ("ing" against "ring", "lly," against
+    "tally,"): engines drop letters at a word's edges far more often than they add
+    plausible ones, so the shorter reading is evidence for the longer one (at half
+    weight), and the longer one's support counts against the shorter one."""
+    # Letters and digits only: "38.1" is no fragment of "38.1'".
+    keys = ["".join(ch for ch in o.text if ch.isalnum()) for o in options]
+    out = []
+    for option, key in zip(options, keys, strict=True):
+        p = option.probability
+        for other, other_key in zip(options, keys, strict=True):
+            if other is option or len(key) < 2 or len(other_key) < 2:
+                continue
+            if key in other_key and key != other_key:  # this one is the fragment
+                p *= 1.0 - other.probability
+            elif other_key in key and key != other_key:  # this one holds a fragment
+                p = 1.0 - (1.0 - p) * (1.0 - 0.5 * other.probability)
+        out.append(replace(option, probability=p))
+    return out
 
 
 def _covers(reading: Reading, box: BBox) -> bool:
@@ -454,11 +479,14 @@ def _fuse_slot(
     options = _options(cands, readings)
     # The guard: a reading only restored pixels give must be clearly more likely
     # than the best reading of the page as loaded to replace it.
-    best_original = max((o.probability for o in options if o.original), default=None)
+    # The guard: a text that only restored pixels give, or only a re-read of a
+    # region (a crop has less context than the page), must be clearly more likely
+    # than what the page's own reading says to replace it.
+    page_read = any(o.page for o in options)
 
     def rank(option: _Option) -> tuple[float, bool, int]:
         p = option.probability
-        if not option.original and best_original is not None:
+        if page_read and not option.page:
             p -= params.guard_margin
         return (p, option.original, -min(option.readings))
 

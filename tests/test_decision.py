@@ -80,7 +80,7 @@ def test_a_low_confidence_word_gets_a_region_around_it():
     page, lines = draw_page()
     words = [w for line in lines for w in line]
     unsure = next(w for w in words if w.text == "district")
-    words = [w.model_copy(update={"confidence": 0.5}) if w is unsure else w for w in words]
+    words = [w.model_copy(update={"confidence": 0.3}) if w is unsure else w for w in words]
     decision = decide(page, words)
     assert decision.needed
     assert dict(decision.reasons) == {"low_confidence": 1}

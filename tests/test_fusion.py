@@ -624,7 +624,7 @@ def test_a_confident_page_costs_one_read_of_the_primary_engine():
 
 #: The primary engine is unsure of "Fusion" and "is"; the second engine reads
 #: "Fusion" surely and misreads "is" as "1s" with low confidence.
-UNSURE_TWO = {"Fusion": ("Fusion", 0.6), "is": ("is", 0.6), "here": ("here", 0.9)}
+UNSURE_TWO = {"Fusion": ("Fusion", 0.4), "is": ("is", 0.4), "here": ("here", 0.9)}
 MISREADS_IS = {"Fusion": ("Fusion", 0.95), "is": ("1s", 0.3), "here": ("here", 0.95)}
 
 
@@ -646,9 +646,9 @@ def test_engine_list_fuses_the_readings():
     assert crop[0] < 400
     words = list(page.words())
     assert [w.text for w in words] == ["Fusion", "is", "here"]
-    # Both engines read "Fusion" on the page as loaded: 1 - 0.4 * 0.05.
+    # Both engines read "Fusion" on the page as loaded: 1 - 0.6 * 0.05.
     assert words[0].source == "fused:original"
-    assert words[0].confidence == pytest.approx(0.98)
+    assert words[0].confidence == pytest.approx(1 - 0.6 * 0.05)
     # blob-b misreads "is" as "1s" with low confidence: blob-a wins that slot.
     assert words[1].source == "blob-a"
     assert [a.text for a in words[1].alternatives] == ["1s"]
@@ -807,3 +807,31 @@ def test_fusion_engines_plugin_is_importable():
     # The scripted engines used above are a plain plugin file, like a user's.
     pm = PluginManager(plugins=[FUSION_ENGINES], autoload=False)
     assert {"script-a", "script-b", "script-crash"} <= set(pm.engines.names())
+
+
+def test_a_reading_that_lost_edge_letters_does_not_beat_the_whole_word():
+    # Tesseract on a crop read "ing" sure of itself; rapidocr read "ring", unsure.
+    # Engines drop edge letters far more often than they invent them.
+    region = [BBox(x0=0, y0=0, x1=500, y1=500)]
+    page = Reading("rapidocr", [W("ring", 0, 100, 0.46)], restored=False)
+    crop = Reading("tesseract", [W("ing", 20, 100, 0.99)], restored=False, regions=region)
+    (word,) = fuse([page, crop])
+    assert word.text == "ring"
+    # Punctuation is no lost letter: "38.1" is not a fragment of "38.1'".
+    sure = Reading("rapidocr", [W("38.1", 0, 100, 0.97)], restored=False)
+    odd = Reading("tesseract", [W("38.1'", 0, 100, 0.2)], restored=False, regions=region)
+    (word,) = fuse([sure, odd])
+    assert word.text == "38.1" and word.confidence == pytest.approx(0.97)  # not lowered
+
+
+def test_a_region_re_read_needs_a_margin_over_the_page_reading():
+    # A second engine's crop reading barely more likely than the page's own
+    # reading does not replace it ("JAVA" 0.82 against "JAYA" 0.80).
+    region = [BBox(x0=0, y0=0, x1=500, y1=500)]
+    page = Reading("rapidocr", [W("JAYA", 0, 100, 0.80)], restored=False)
+    crop = Reading("tesseract", [W("JAVA", 0, 100, 0.82)], restored=False, regions=region)
+    (word,) = fuse([page, crop])
+    assert (word.text, word.source) == ("JAYA", "rapidocr")
+    crop = Reading("tesseract", [W("JAVA", 0, 100, 0.95)], restored=False, regions=region)
+    (word,) = fuse([page, crop])
+    assert (word.text, word.source) == ("JAVA", "tesseract")

@@ -257,7 +257,7 @@ class Components:
 
 SURE = {"Fusion": ("Fusion", 0.95), "is": ("is", 0.95), "here": ("here", 0.95)}
 #: "is" read with a calibrated confidence under 0.8: unsure.
-UNSURE_IS = {**SURE, "is": ("is", 0.5)}
+UNSURE_IS = {**SURE, "is": ("is", 0.3)}
 
 
 def blob_pipeline(*components, **settings) -> Pipeline:
