@@ -365,7 +365,9 @@ def test_save_and_load_round_trip(pipe, tmp_path: Path) -> None:
     assert loaded.spotter.ctrl_point_class[-1] is loaded.spotter.ctrl_point_class[0]
     a = pipe(tiles(1), num_inference_steps=2, generator=gens(5))
     b = loaded(tiles(1), num_inference_steps=2, generator=gens(5))
-    assert torch.equal(a.images, b.images)
+    # The weights are equal bit for bit (above); the outputs agree to float noise
+    # (diffusers 0.42 / transformers 5 build some layers differently on loading).
+    torch.testing.assert_close(a.images, b.images, rtol=0, atol=1e-5)
 
 
 def test_loading_never_falls_back_to_random_weights(weights: Path, tmp_path: Path) -> None:
