@@ -468,11 +468,12 @@ class Pipeline:
         if always:
             return list(self.engines)
         condition = restored_condition(scale)
-        primary = load_calibration(self.engines[0].name, condition)
+        name = self.restorer.name
+        primary = load_calibration(self.engines[0].name, condition, name)
         baseline = primary.stats.get("original_accuracy") if primary is not None else None
         chosen = []
         for engine in self.engines:
-            after = load_calibration(engine.name, condition)
+            after = load_calibration(engine.name, condition, name)
             unknown = after is None or after.condition == "original" or baseline is None
             if unknown or after.accuracy >= baseline:
                 chosen.append(engine)
@@ -569,7 +570,7 @@ class Pipeline:
             words = read(image, languages=s.languages, dpi=dpi, timeout=s.timeout)
             key = f"ocr:{label}"
             result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - started
-        return calibrate_words(words, engine.name, condition)
+        return calibrate_words(words, engine.name, condition, self.restorer.name)
 
     # ------------------------------------------------------------------ outputs
 

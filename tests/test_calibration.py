@@ -333,3 +333,12 @@ def test_knots_that_rounding_made_equal_are_merged() -> None:
     data = {"x": [0.2, 0.99996, 0.99996, 1.0], "y": [0.1, 0.8, 0.9, 1]}
     mapping = cal.IsotonicMap.from_dict(data)
     assert mapping.xs == (0.2, 0.99996, 1.0) and mapping.ys == (0.1, 0.9, 1.0)
+
+
+def test_restored_conditions_belong_to_the_restorer_they_were_fitted_on() -> None:
+    fitted = json.loads(cal.data_path("tesseract").read_text())["fitting"]["restorer"]
+    assert load_calibration("tesseract", "restored", fitted).condition == "restored"
+    # Another restorer's pixels get the page's calibration, not the cleaner's.
+    assert load_calibration("tesseract", "restored", "classical").condition == "original"
+    # Without a restorer named, the shipped restored condition is used.
+    assert load_calibration("tesseract", "restored-enlarged").condition == "restored-enlarged"

@@ -266,17 +266,34 @@ def _shipped(engine: str) -> dict[str, Calibration]:
 
 
 @cache
-def load_calibration(engine: str, condition: str = "original") -> Calibration | None:
+def _fitted_restorer(engine: str) -> str | None:
+    """The restorer whose output the shipped ``restored`` conditions were fitted on."""
+    path = data_path(engine)
+    if path is None or not path.is_file():
+        return None
+    fitting = json.loads(path.read_text(encoding="utf-8")).get("fitting") or {}
+    restorer = fitting.get("restorer")
+    return str(restorer) if restorer else None
+
+
+@cache
+def load_calibration(
+    engine: str, condition: str = "original", restorer: str | None = None
+) -> Calibration | None:
     """The shipped calibration of ``engine`` for ``condition``, or None.
 
     None when no data ships for the engine (third-party engines). A
     ``"restored-enlarged"`` calibration falls back to ``"restored"``, and that one to
     ``"original"``, when the file has none: an engine's scores drift less between
-    conditions than between engines.
+    conditions than between engines. With ``restorer``, a restored condition is used
+    only when it was fitted on that restorer's output (another restorer's pixels
+    read differently), else ``"original"``.
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
     found = _shipped(engine)
+    if condition != "original" and restorer is not None and restorer != _fitted_restorer(engine):
+        return found.get("original")
     if condition == "restored-enlarged" and condition not in found:
         condition = "restored"
     return found.get(condition) or found.get("original")
@@ -290,7 +307,9 @@ def restored_condition(scale: float) -> str:
     return "restored-enlarged" if scale > ENLARGED_SCALE else "restored"
 
 
-def calibrate_words(words: list[Word], engine: str, condition: str = "original") -> list[Word]:
+def calibrate_words(
+    words: list[Word], engine: str, condition: str = "original", restorer: str | None = None
+) -> list[Word]:
     """Copies of ``words`` with calibrated ``confidence`` and the engine's score in
     ``raw_confidence``.
 
@@ -298,7 +317,7 @@ def calibrate_words(words: list[Word], engine: str, condition: str = "original")
     this twice gives the same result. Without a calibration for ``engine`` the
     words come back unchanged (``raw_confidence`` stays None: the confidence is raw).
     """
-    calibration = load_calibration(engine, condition)
+    calibration = load_calibration(engine, condition, restorer)
     if calibration is None:
         return list(words)
     out = []
