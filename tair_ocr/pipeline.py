@@ -376,8 +376,15 @@ class Pipeline:
             return readings[0].words
         margin = decision.line_height
 
-        # Second opinions on the unsure regions of the page as loaded.
+        # Second opinions on the unsure regions of the page as loaded, from engines
+        # for which its text is big enough (tesseract guesses at tiny print with
+        # scores that its calibration, pooled over page kinds, takes for sure).
         for engine in others:
+            if engine.min_text_height > margin:
+                result.counters["second_opinions_skipped"] = (
+                    result.counters.get("second_opinions_skipped", 0) + 1
+                )
+                continue
             try:
                 words = self._read_regions(
                     engine, page, regions, margin, result, condition="original"
