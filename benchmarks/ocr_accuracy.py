@@ -96,23 +96,9 @@ _PIPELINES: dict[str, Any] = {}
 
 
 def _init_worker() -> None:
-    # One core per worker: tesseract's OpenMP threads and OpenCV's pool would
-    # otherwise fight over the cores the other workers use.
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    # The cleaner restorer sets its own torch threads (all cores by default).
-    os.environ["TAIR_OCR_CLEANER_THREADS"] = "1"
-    try:
-        import cv2
+    from tair_ocr.calibration.fit import limit_threads
 
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    limit_threads()
 
 
 def _pipeline(restorer: str, options: dict[str, Any]) -> Any:

@@ -28,7 +28,7 @@ import numpy as np
 from tair_ocr.results import BBox, Word
 from tair_ocr.working_scale import luminance
 
-__all__ = ["Decision", "DecisionParams", "decide", "merge_boxes"]
+__all__ = ["Decision", "DecisionParams", "decide", "line_height", "merge_boxes"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def decide(
     gray = luminance(image)
     h, w = gray.shape
     words = [word for word in words if word.text.strip() and word.bbox.area > 0]
-    line_height = _line_height(words, gray)
+    height = line_height(words, gray)
     spots: list[BBox] = []
     reasons: Counter[str] = Counter()
     for word in words:
@@ -96,12 +96,12 @@ def decide(
         ):
             spots.append(word.bbox)
             reasons["small_text"] += 1
-    for box in unread_ink(gray, words, line_height, params.min_ink_components):
+    for box in unread_ink(gray, words, height, params.min_ink_components):
         spots.append(box)
         reasons["unread_ink"] += 1
     if not spots:
-        return Decision(line_height=line_height)
-    margin = params.margin_lines * line_height
+        return Decision(line_height=height)
+    margin = params.margin_lines * height
     grown = [
         BBox(
             x0=max(0.0, b.x0 - margin),
@@ -111,13 +111,13 @@ def decide(
         )
         for b in spots
     ]
-    regions = merge_boxes(grown, gap=params.join_lines * line_height)
+    regions = merge_boxes(grown, gap=params.join_lines * height)
     while len(regions) > params.max_regions:
         regions = _join_closest(regions)
     regions = _snapped_to_words(regions, words)
     if sum(r.area for r in regions) >= params.whole_page_share * w * h:
         regions = [BBox(x0=0, y0=0, x1=w, y1=h)]
-    return Decision(regions=regions, reasons=reasons, line_height=line_height)
+    return Decision(regions=regions, reasons=reasons, line_height=height)
 
 
 def merge_boxes(boxes: Sequence[BBox], gap: float = 0.0) -> list[BBox]:
@@ -181,8 +181,9 @@ def _join_closest(regions: list[BBox]) -> list[BBox]:
     return merge_boxes([*rest, joined])
 
 
-def _line_height(words: Sequence[Word], gray: np.ndarray) -> float:
-    """The page's typical word height in pixels (from the words, else measured)."""
+def line_height(words: Sequence[Word], gray: np.ndarray) -> float:
+    """The page's typical word height in pixels: the median of the ``words``, or
+    measured on the page (``gray``: H×W, or H×W×3 uint8) when there are none."""
     if words:
         return float(statistics.median(word.bbox.height for word in words))
     from tair_ocr.working_scale import estimate_text_size

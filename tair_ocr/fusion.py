@@ -470,10 +470,7 @@ def _truncations(options: list[_Option]) -> list[_Option]:
 
 def _covers(reading: Reading, box: BBox) -> bool:
     """Did ``reading`` look at the place of ``box`` (its centre)?"""
-    if reading.regions is None:
-        return True
-    cx, cy = box.center
-    return any(r.x0 <= cx <= r.x1 and r.y0 <= cy <= r.y1 for r in reading.regions)
+    return reading.regions is None or box.centre_in(reading.regions)
 
 
 def _fuse_slot(

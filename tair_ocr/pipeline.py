@@ -30,7 +30,7 @@ from tair_ocr.components import (
     Writer,
     checked_availability,
 )
-from tair_ocr.decision import Decision, DecisionParams, decide
+from tair_ocr.decision import Decision, DecisionParams, decide, line_height
 from tair_ocr.errors import (
     InputError,
     MissingDependencyError,
@@ -39,6 +39,7 @@ from tair_ocr.errors import (
     UsageError,
 )
 from tair_ocr.fusion import Reading, assign_layout, fusion_counters
+from tair_ocr.geometry import Affine
 from tair_ocr.layout import build_blocks
 from tair_ocr.outputs import atomic_destination, plan_outputs
 from tair_ocr.page import Page
@@ -358,7 +359,8 @@ class Pipeline:
         with _timed(result, "decide"):
             if restoring and s.restore == "always":
                 full = BBox(x0=0, y0=0, x1=page.width, y1=page.height)
-                decision = Decision(regions=[full], line_height=_median_height(first))
+                height = line_height(first, np.asarray(page.image))
+                decision = Decision(regions=[full], line_height=height)
                 decision.reasons["always"] = 1
             else:
                 params = DecisionParams(small_text_height=primary.min_text_height)
@@ -405,6 +407,7 @@ class Pipeline:
                 # No engine reads this restorer's output of such a page better than
                 # the page as loaded (calibration): restoring would only cost time.
                 record.reasons["no_engine_gains"] = 1
+                stage[0] = "ocr"
             else:
                 whole = s.restore == "always"
                 restored = self._restore(
@@ -443,7 +446,7 @@ class Pipeline:
                 spotted = [
                     w
                     for w in (_to_original(w, restored.page) for w in restored.spotted)
-                    if _inside(w.bbox, original_regions)
+                    if w.bbox.centre_in(original_regions)
                 ]
                 if spotted:
                     source = f"spotter:{self.restorer.name}"
@@ -456,7 +459,7 @@ class Pipeline:
             return readings[0].words
         if s.fusion == "off":
             # Unguarded: the restored reading replaces the first one in the regions.
-            kept = [w for w in readings[0].words if not _inside(w.bbox, original_regions)]
+            kept = [w for w in readings[0].words if not w.bbox.centre_in(original_regions)]
             reread = [w for r in readings[1:] if r.kind == "engine" for w in r.words]
             # The re-read words join the first reading's lines (their ids are the crop's).
             return assign_layout(kept + reread, readings[0].words)
@@ -542,17 +545,24 @@ class Pipeline:
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
             whole = (x0, y0, x1, y1) == (0, 0, page.width, page.height)
-            crop = page.image if whole else page.image.crop((x0, y0, x1, y1))
+            # The crop as a page of its own: its transform maps words to the original.
+            crop = (
+                page
+                if whole
+                else page.transformed(page.image.crop((x0, y0, x1, y1)), Affine.translation(x0, y0))
+            )
+            inside = [region if whole else Affine.translation(-x0, -y0).box(region)]
             label = engine.name if condition == "original" else f"{engine.name}:{condition}"
             found = self._recognize_image(
-                engine, crop, page.working_dpi, result, label, condition=condition, region=not whole
+                engine,
+                crop.image,
+                page.working_dpi,
+                result,
+                label,
+                condition=condition,
+                region=not whole,
             )
-            for word in found:
-                if x0 or y0:
-                    word = _shifted(word, x0, y0)
-                cx, cy = word.bbox.center
-                if region.x0 <= cx <= region.x1 and region.y0 <= cy <= region.y1:
-                    words.append(_to_original(word, page))
+            words += [_to_original(w, crop) for w in found if w.bbox.centre_in(inside)]
         return words
 
     def _recognize_image(
@@ -653,25 +663,6 @@ def _record_failure(result: PageResult, exc: BaseException, *, stage: str) -> No
     result.blocks = []
     log.warning("page %d failed in %s: %s", result.index + 1, stage, message)
     log.debug("page %d traceback", result.index + 1, exc_info=exc)
-
-
-def _shifted(word: Word, dx: float, dy: float) -> Word:
-    """``word`` moved by ``(dx, dy)`` pixels (from a crop to its page)."""
-    b = word.bbox
-    update: dict[str, Any] = {"bbox": BBox(x0=b.x0 + dx, y0=b.y0 + dy, x1=b.x1 + dx, y1=b.y1 + dy)}
-    if word.polygon:
-        update["polygon"] = [(x + dx, y + dy) for x, y in word.polygon]
-    return word.model_copy(update=update)
-
-
-def _inside(box: BBox, regions: Sequence[BBox]) -> bool:
-    cx, cy = box.center
-    return any(r.x0 <= cx <= r.x1 and r.y0 <= cy <= r.y1 for r in regions)
-
-
-def _median_height(words: Sequence[Word]) -> float:
-    heights = sorted(w.bbox.height for w in words if w.bbox.height > 0)
-    return heights[len(heights) // 2] if heights else 24.0
 
 
 def _to_original(word: Word, page: Page) -> Word:

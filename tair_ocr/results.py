@@ -62,6 +62,11 @@ class BBox(BaseModel):
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
+    def centre_in(self, boxes: Sequence[BBox]) -> bool:
+        """Does the centre of this box lie in one of ``boxes`` (edges included)?"""
+        cx, cy = self.center
+        return any(b.x0 <= cx <= b.x1 and b.y0 <= cy <= b.y1 for b in boxes)
+
     def union(self, other: BBox) -> BBox:
         return BBox(
             x0=min(self.x0, other.x0),

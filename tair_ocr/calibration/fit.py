@@ -64,6 +64,7 @@ __all__ = [
     "fit_calibration",
     "fit_isotonic",
     "label_words",
+    "limit_threads",
     "run_fit",
 ]
 
@@ -445,9 +446,10 @@ class PageReading:
 _WORKER: dict[str, Any] = {}
 
 
-def _limit_threads() -> None:
-    # Pages run side by side, one per worker: every library gets one thread, or
-    # tesseract's OpenMP, OpenCV, torch and onnxruntime fight over the cores.
+def limit_threads() -> None:
+    """One thread for every library in this process (tesseract's OpenMP, the
+    cleaner, OpenCV, torch): pages run side by side, one per worker process, and
+    would otherwise fight over the cores. The benchmarks' workers use it too."""
     os.environ["OMP_THREAD_LIMIT"] = "1"
     os.environ["TAIR_OCR_CLEANER_THREADS"] = "1"
     try:
@@ -586,7 +588,7 @@ def read_pages(
             results[i] = read_page(task)
             report(i + 1, results[i])  # type: ignore[arg-type]
     else:
-        with ProcessPoolExecutor(jobs, initializer=_limit_threads) as pool:
+        with ProcessPoolExecutor(jobs, initializer=limit_threads) as pool:
             futures = {pool.submit(read_page, task): i for i, task in enumerate(tasks)}
             for done, future in enumerate(as_completed(futures), 1):
                 i = futures[future]

@@ -525,22 +525,22 @@ class TesseractEngine(OcrEngine):
         dpi: float,
         timeout: float | None = None,
     ) -> list[Word]:
-        self.check_languages(languages)
         width, height = image.size
         if width > MAX_SIDE or height > MAX_SIDE:
+            self.check_languages(languages)
             raise PageFailedError(
                 f"page image {width}×{height} px is larger than tesseract's limit of "
                 f"{MAX_SIDE} px per side",
                 hint="lower --dpi or --scale",
             )
-        image = _ocr_ready(image)
-        if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
+        ready = self._ready(image, languages)
+        if ready is None:
             return []
-        paper = paper_box(luminance(image)) if self.options.trim_surround else None
+        paper = paper_box(luminance(ready)) if self.options.trim_surround else None
         if paper is None:
-            return self._read_page(image, languages, dpi, timeout)
+            return self._read_page(ready, languages, dpi, timeout)
         left, top, _, _ = paper
-        words = self._read_page(image.crop(paper), languages, dpi, timeout)
+        words = self._read_page(ready.crop(paper), languages, dpi, timeout)
         return [_moved(w, left, top) for w in words]
 
     def recognize_region(
@@ -554,15 +554,23 @@ class TesseractEngine(OcrEngine):
         """A region cut from a page, read as one uniform block (``--psm 6``): on a
         crop, automatic segmentation drops the integer parts of right-aligned
         amounts ("19.84" -> ".84", tesseract issue 4456), the block reading does not."""
+        if image.width > MAX_SIDE or image.height > MAX_SIDE:
+            return self.recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+        ready = self._ready(image, languages)
+        if ready is None:
+            return []
+        psm = TABLE_PSM if self.options.psm in AUTO_PSM else None
+        return self._read(ready, languages, dpi, timeout, psm=psm)
+
+    def _ready(self, image: Image.Image, languages: list[str]) -> Image.Image | None:
+        """``image`` as tesseract reads it, or None when there is nothing to read
+        (too small, or one flat colour). Missing language data raises."""
         self.check_languages(languages)
         width, height = image.size
-        image = _ocr_ready(image)
-        if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(image):
-            return []
-        if width > MAX_SIDE or height > MAX_SIDE:
-            return self.recognize(image, languages=languages, dpi=dpi, timeout=timeout)
-        psm = TABLE_PSM if self.options.psm in AUTO_PSM else None
-        return self._read(image, languages, dpi, timeout, psm=psm)
+        ready = _ocr_ready(image)
+        if width < MIN_SIDE or height < MIN_SIDE or _is_uniform(ready):
+            return None
+        return ready
 
     def _read_page(
         self, image: Image.Image, languages: list[str], dpi: float, timeout: float | None
