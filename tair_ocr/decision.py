@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tair_ocr.results import BBox, Word
-from tair_ocr.working_scale import luminance
+from tair_ocr.working_scale import ink_mask, luminance
 
 __all__ = ["Decision", "DecisionParams", "decide", "line_height", "merge_boxes"]
 
@@ -206,18 +206,10 @@ def unread_ink(
     import cv2
 
     h, w = gray.shape
-    if h < 8 or w < 8:
+    # Faint (grey) lines count, which a threshold set by the black text would miss.
+    ink = ink_mask(np.ascontiguousarray(gray), max(15, int(2 * line_height) | 1), faint=True)
+    if ink is None:
         return []
-    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    paper = float(np.percentile(gray[:: max(1, h // 512), :: max(1, w // 512)], 90))
-    if paper - otsu < 20:
-        return []
-    window = max(15, int(2 * line_height) | 1)
-    local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
-    # Clearly darker than the paper and than its surroundings: faint (grey) lines
-    # count, which a global threshold set by the black text would miss.
-    darker = gray.astype(np.int16) < min(float(otsu) + 0.5 * (paper - otsu), paper - 30)
-    ink = darker & (gray.astype(np.int16) < local.astype(np.int16) - 10)
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
     if count <= 1:
         return []

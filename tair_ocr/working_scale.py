@@ -107,17 +107,10 @@ def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
 
     gray = np.ascontiguousarray(luminance(image))
     h, w = gray.shape
-    if h < 8 or w < 8:
-        return TextSize(0.0, 0.0, 0)
-    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    paper = float(np.percentile(gray[:: max(1, h // 512), :: max(1, w // 512)], 90))
-    if paper - otsu < 20:
-        # No two populations (a blank or flat page): nothing to measure.
-        return TextSize(0.0, 0.0, 0)
     # A local mean wide enough to hold a few letters, for shaded photos.
-    window = max(31, (min(h, w) // 20) | 1)
-    local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
-    ink = (gray <= otsu) & (gray.astype(np.int16) < local.astype(np.int16) - 10)
+    ink = ink_mask(gray, max(31, (min(h, w) // 20) | 1))
+    if ink is None:
+        return TextSize(0.0, 0.0, 0)
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
     if count <= 1:
         return TextSize(0.0, 0.0, 0)
@@ -138,6 +131,29 @@ def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
     small = heights[(heights >= 0.45 * cap) & (heights <= 0.82 * cap)]
     x_height = float(np.median(small)) if small.size >= 0.25 * heights.size else 0.7 * cap
     return TextSize(x_height=x_height, cap_height=cap, components=int(heights.size))
+
+
+def ink_mask(gray: np.ndarray, window: int, *, faint: bool = False) -> np.ndarray | None:
+    """Where ``gray`` (H×W uint8) has ink: darker than the Otsu threshold between
+    ink and paper (with ``faint``, halfway from it to the paper level, and at least
+    30 levels below the paper: grey lines count) and 10 levels darker than the mean
+    of a ``window``-wide neighbourhood (so shading is no ink). None when the page
+    has no two populations to tell apart (blank, flat, or tiny)."""
+    import cv2
+
+    h, w = gray.shape
+    if h < 8 or w < 8:
+        return None
+    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = float(np.percentile(gray[:: max(1, h // 512), :: max(1, w // 512)], 90))
+    if paper - otsu < 20:
+        return None
+    local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
+    if faint:
+        dark = gray.astype(np.int16) < min(float(otsu) + 0.5 * (paper - otsu), paper - 30)
+    else:
+        dark = gray <= otsu
+    return dark & (gray.astype(np.int16) < local.astype(np.int16) - 10)
 
 
 def choose_scale(
