@@ -4,7 +4,7 @@
 
 Builds a mid-size TeReDiff (the published architecture with narrower layers: a few
 hundred MB of checkpoints), writes the four published files with
-:mod:`tair_ocr.models.testing_checkpoints`, then runs the converter in a child process
+:mod:`tair_workbench.testing.checkpoints`, then runs the converter in a child process
 and reports its peak resident set size (``ru_maxrss``) next to the file sizes, and the
 peak of a child that only imports what the converter imports (the fixed cost).
 
@@ -77,14 +77,14 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="convert-memory-"))
     work.mkdir(parents=True, exist_ok=True)
 
-    imports = "import tair_ocr.models.convert, diffusers, transformers, safetensors.torch"
+    imports = "import tair_workbench.conversion.convert, diffusers, transformers, safetensors.torch"
     base_kib, _ = _child_peak_kib([sys.executable, "-c", imports])
 
     sources = work / "published"
     if not (sources / "terediff_stage3.pt").is_file():
         script = (
             "import json, sys\n"
-            "from tair_ocr.models.testing_checkpoints import random_components, "
+            "from tair_workbench.testing.checkpoints import random_components, "
             "write_published_checkpoints\n"
             "configs = json.loads(sys.argv[1])\n"
             "write_published_checkpoints(sys.argv[2], random_components(configs, 0), configs)\n"
@@ -95,7 +95,7 @@ def main() -> None:
     config = work / "mid.json"
     config.write_text(json.dumps(MID_CONFIGS))
     tokenizer = work / "tokenizer"
-    from tair_ocr.models.testing import write_tiny_clip_tokenizer
+    from tair_workbench.testing.tiny_models import write_tiny_clip_tokenizer
 
     write_tiny_clip_tokenizer(tokenizer)
 

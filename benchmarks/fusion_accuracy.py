@@ -277,7 +277,7 @@ def synthetic_tasks(
     render: dict[str, Any] | None = None,
 ) -> list[Task]:
     """One task per (kind, page), with seeds from this benchmark's range;
-    ``render`` holds extra :func:`tair_ocr.synthetic.render_page` arguments."""
+    ``render`` holds extra :func:`tair_workbench.synthetic.render_page` arguments."""
     tasks = []
     for kind in kinds:
         k = list(all_kinds).index(kind)

@@ -50,7 +50,7 @@ FONT_SIZES = (10.0, 8.0, 12.0, 9.0, 11.0)
 def font_sizes(kind: str) -> tuple[float, ...]:
     """The body sizes cycled over ``kind``'s pages: :data:`FONT_SIZES`, or those of
     them inside the kind's ``font_pt`` render hint (e.g. 8-10 pt for small print)."""
-    from tair_ocr.synthetic import DEGRADATION_KINDS
+    from tair_workbench.synthetic import DEGRADATION_KINDS
 
     hint = DEGRADATION_KINDS[kind].render_hints.get("font_pt")
     if hint is None:
@@ -96,7 +96,7 @@ _PIPELINES: dict[str, Any] = {}
 
 
 def _init_worker() -> None:
-    from tair_ocr.calibration.fit import limit_threads
+    from tair_workbench.calibration.fit import limit_threads
 
     limit_threads()
 
@@ -223,7 +223,7 @@ def _unpaper(path: Path, tmp: Path) -> Path:
 
 
 def _synthetic_input(task: Task, tmp: Path) -> tuple[Path, Scorer]:
-    from tair_ocr.synthetic import degrade, render_page
+    from tair_workbench.synthetic import degrade, render_page
 
     spec = task.spec
     page = render_page(seed=spec["seed"], **spec.get("render", {}))
@@ -570,7 +570,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def parse_kinds(spec: str) -> tuple[list[str], list[str]]:
     """Every degradation kind, and those ``spec`` names (``"all"`` or a comma list);
     the second list is empty, with a message on stderr, when a name is unknown."""
-    from tair_ocr.synthetic import DEGRADATION_KINDS
+    from tair_workbench.synthetic import DEGRADATION_KINDS
 
     all_kinds = list(DEGRADATION_KINDS)
     kinds = all_kinds if spec == "all" else [k.strip() for k in spec.split(",")]
@@ -619,7 +619,7 @@ def _plugin_options(pairs: Sequence[str]) -> dict[str, str]:
 
 def _fonts(spec: str) -> list[str]:
     if spec == "held-out":
-        from tair_ocr.cleaner.data import HELD_OUT_FONTS
+        from tair_workbench.cleaner.data import HELD_OUT_FONTS
 
         return list(HELD_OUT_FONTS)
     return [f.strip() for f in spec.split(",") if f.strip()]

@@ -159,7 +159,7 @@ def _pipeline(scenario: Scenario, options: dict[str, Any]) -> Any:
 
 def _warmup_image() -> Any:
     """A small page of text: loads models and engine sessions before timing starts."""
-    from tair_ocr.synthetic import render_page
+    from tair_workbench.synthetic import render_page
 
     page = render_page(0, size_px=(900, 300), dpi=150.0, font_pt=10.0, layout="lines")
     image = page.image.convert("RGB")
@@ -296,7 +296,7 @@ def _groups(records: Sequence[Record], part: str) -> list[str]:
 
 def _group_order(group: str) -> tuple[int, str]:
     """Synthetic kinds in registry order, then datasets by name."""
-    from tair_ocr.synthetic import DEGRADATION_KINDS
+    from tair_workbench.synthetic import DEGRADATION_KINDS
 
     kinds = list(DEGRADATION_KINDS)
     return (kinds.index(group) if group in kinds else len(kinds), group)

@@ -66,8 +66,8 @@ def random_pipeline(device: str, dtype: torch.dtype, tokenizer_dir: str) -> Any:
     """The published configuration with random weights, built directly on ``device``."""
     from tair_ocr.models.configs import PUBLISHED_CONFIGS, build_component
     from tair_ocr.models.pipeline_terediff import TeReDiffPipeline
-    from tair_ocr.models.testing import write_tiny_clip_tokenizer
     from tair_ocr.models.text_encoder import load_tokenizer
+    from tair_workbench.testing.tiny_models import write_tiny_clip_tokenizer
 
     parts: dict[str, Any] = {}
     torch.manual_seed(0)

@@ -1,6 +1,6 @@
 """How visible are tile seams: pixel blending of independent tiles vs latent fusion.
 
-Runs on the CPU with the *tiny random* TeReDiff (:mod:`tair_ocr.models.testing`): the
+Runs on the CPU with the *tiny random* TeReDiff (:mod:`tair_workbench.testing.tiny_models`): the
 restored pixels are meaningless, but the seams between independently generated
 tiles are real, so the numbers compare the stitching strategies, not restoration
 quality. Redo it with real weights on a GPU before drawing product conclusions.
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from tair_ocr.models.testing import build_tiny_pipeline
 from tair_ocr.tiling import Stitcher, TileGrid, extract_tile
+from tair_workbench.testing.tiny_models import build_tiny_pipeline
 
 SIZE, OVERLAP = 256, 64
 WIDTH, HEIGHT = SIZE + 2 * (SIZE - OVERLAP), SIZE + (SIZE - OVERLAP)  # 640 × 448

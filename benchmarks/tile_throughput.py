@@ -16,17 +16,17 @@ import argparse
 import csv
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import timeit
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
-from torch.utils.benchmark import Timer
 
 from tair_ocr.components import RestoredTiles, Restorer
 from tair_ocr.page import Page
@@ -53,7 +53,7 @@ class PassThrough(Restorer):
         self.tile_size = tile_size  # type: ignore[misc]
         self.batch_size = batch_size
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         return RestoredTiles(images=tiles, words=[[] for _ in tiles])
 
 
@@ -86,7 +86,7 @@ class Row:
     restored_tiles_per_s: float
     scale_estimate_s: float
     commit: str
-    torch: str
+    numpy: str
     machine: str
 
 
@@ -126,30 +126,26 @@ def _commit() -> str:
         return "unknown"
 
 
+def _median_seconds(call: Callable[[], object], min_run_time: float) -> float:
+    """Median time of one ``call``, over repeats filling about ``min_run_time`` seconds."""
+    timer = timeit.Timer(call)
+    number, first = timer.autorange()
+    repeats = max(3, round(min_run_time / max(first, 1e-9)))
+    return statistics.median(timer.repeat(repeat=repeats, number=number)) / number
+
+
 def measure(scenario: Scenario, image: Image.Image, min_run_time: float) -> Row:
     page = Page(source=Path("letter.png"), index=0, image=image, dpi=300.0)
     restorer = PassThrough(scenario.tile_size, scenario.batch_size)
     kwargs = {"scale": 1.0, "skip_blank": scenario.skip_blank}
     result = restore_page(page, restorer, **kwargs)  # warm-up, and the counters
-    timer = Timer(
-        stmt="restore_page(page, restorer, **kwargs)",
-        globals={
-            "restore_page": restore_page,
-            "page": page,
-            "restorer": restorer,
-            "kwargs": kwargs,
-        },
-    )
-    seconds = timer.blocked_autorange(min_run_time=min_run_time).median
+    seconds = _median_seconds(lambda: restore_page(page, restorer, **kwargs), min_run_time)
     # CPU time too: on a shared machine the wall time also measures the neighbours.
     started = time.process_time()
     for _ in range(3):
         restore_page(page, restorer, **kwargs)
     cpu_seconds = (time.process_time() - started) / 3
-    scale_timer = Timer(
-        stmt="auto_scale(image)", globals={"auto_scale": auto_scale, "image": image}
-    )
-    scale_seconds = scale_timer.blocked_autorange(min_run_time=min_run_time / 4).median
+    scale_seconds = _median_seconds(lambda: auto_scale(image), min_run_time / 4)
     c = result.counters
     return Row(
         **asdict(scenario),
@@ -162,8 +158,8 @@ def measure(scenario: Scenario, image: Image.Image, min_run_time: float) -> Row:
         restored_tiles_per_s=c["tiles_restored"] / seconds,
         scale_estimate_s=scale_seconds,
         commit=_commit(),
-        torch=torch.__version__,
-        machine=f"{platform.machine()} {os.cpu_count()} CPUs, {torch.get_num_threads()} threads",
+        numpy=np.__version__,
+        machine=f"{platform.machine()} {os.cpu_count()} CPUs",
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pymupdf
 from PIL import Image
 
-from tair_ocr.synthetic import degrade, render_page
+from tair_workbench.synthetic import degrade, render_page
 
 HERE = Path(__file__).resolve().parent
 

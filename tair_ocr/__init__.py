@@ -34,9 +34,12 @@ from tair_ocr.errors import (
     UsageError,
     WeightsNotFoundError,
 )
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.page import Page
+from tair_ocr.page_analysis import PageAnalysis
 from tair_ocr.pipeline import Pipeline
-from tair_ocr.plugins import PluginManager, hookimpl
+from tair_ocr.plugins import PluginManager
+from tair_ocr.readings import Reading
 from tair_ocr.results import (
     Alternative,
     BBox,
@@ -68,6 +71,7 @@ __all__ = [
     "OutputError",
     "OutputExistsError",
     "Page",
+    "PageAnalysis",
     "PageError",
     "PageFailedError",
     "PageFilter",
@@ -75,6 +79,7 @@ __all__ = [
     "Pipeline",
     "PluginError",
     "PluginManager",
+    "Reading",
     "RestorationDecision",
     "RestoredTiles",
     "Restorer",

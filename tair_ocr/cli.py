@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from tair_ocr.errors import ExitCode, TairOcrError
 from tair_ocr.outputs import plan_outputs
 from tair_ocr.plugins import PluginManager
 from tair_ocr.progress import default_progress
-from tair_ocr.settings import DEFAULT_OUTPUT_TYPES, FUSION_MODES, RESTORE_MODES
+from tair_ocr.settings import FUSION_MODES, RESTORE_MODES, Settings
 
 log = logging.getLogger("tair_ocr")
 
@@ -77,7 +76,15 @@ def _base_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default(name: str) -> Any:
+    """The default of setting ``name``: written once, in :class:`Settings`."""
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
 def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
+    """The ``tair-ocr`` parser: the core options, then one group per plugin option
+    model (``--<namespace>-<field>``, generated from the models), then the flags
+    plugins add themselves with the ``add_options`` hook."""
     parser = argparse.ArgumentParser(
         prog="tair-ocr",
         description=(
@@ -99,21 +106,21 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         "-o",
         "--output-dir",
         type=Path,
-        default=Path("."),
+        default=_default("output_dir"),
         metavar="DIR",
         help="folder for the outputs (default: current directory)",
     )
     parser.add_argument(
         "-t",
         "--output-type",
-        default=",".join(DEFAULT_OUTPUT_TYPES),
+        default=",".join(_default("output_types")),
         metavar="TYPES",
         help=f"comma-separated outputs: {','.join(plugins.writers.names())} (default: %(default)s)",
     )
     parser.add_argument(
         "-e",
         "--engine",
-        default="auto",
+        default=_default("engine"),
         metavar="NAME[,NAME]",
         help=f"OCR engine: {', '.join(plugins.engines.names())}; a comma list runs "
         "several and fuses their readings (default: auto, every engine usable here)",
@@ -121,7 +128,7 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "--fusion",
         choices=FUSION_MODES,
-        default="conservative",
+        default=_default("fusion"),
         help="how the readings (the page as loaded, restored regions, every engine, the "
         "restorer's spotter) are combined, by calibrated confidence: off (the first "
         "engine's reading; restored regions replace it unguarded), conservative (the most "
@@ -131,7 +138,7 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "--restore",
         choices=RESTORE_MODES,
-        default="auto",
+        default=_default("restore"),
         help="when the restorer runs: auto (read the page first, restore and re-read only "
         "the regions whose reading is unsure), always (restore the whole page and read it "
         "again), never (read the page as loaded) (default: %(default)s)",
@@ -139,7 +146,7 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "-r",
         "--restorer",
-        default="auto",
+        default=_default("restorer"),
         metavar="NAME",
         help="restoration before OCR: auto (the best one usable here: terediff with "
         "weights on a GPU, else the CPU cleaner, else classical), "
@@ -148,7 +155,7 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "-l",
         "--lang",
-        default="eng",
+        default="+".join(_default("languages")),
         metavar="LANGS",
         help="OCR languages joined by '+', e.g. eng+deu (default: %(default)s)",
     )
@@ -161,7 +168,7 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
     parser.add_argument(
         "--dpi",
         type=float,
-        default=300.0,
+        default=_default("dpi"),
         help="resolution PDF pages are rasterised at (default: %(default)s)",
     )
     parser.add_argument(
@@ -175,13 +182,13 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         "-j",
         "--jobs",
         type=int,
-        default=max(1, os.cpu_count() or 1),
+        default=_default("jobs"),
         help="pages OCRed in parallel (default: number of CPUs)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
-        default=180.0,
+        default=_default("timeout"),
         metavar="SECONDS",
         help="OCR time limit per page; a page over it fails (default: %(default)s)",
     )
@@ -217,7 +224,8 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         help="more logging (-vv for debug); tracebacks on errors",
     )
     parser.add_argument("--version", action="version", version=f"tair-ocr {__version__}")
-    plugins.add_options(parser)
+    plugins.option_models.add_arguments(parser)
+    plugins.add_options(parser)  # the untyped escape hatch
     return parser
 
 
@@ -259,12 +267,13 @@ def _run(argv: list[str]) -> int:
     _setup_logging(early.quiet, early.verbose)
     try:
         plugins = PluginManager(plugins=early.plugin, autoload=not early.no_plugin_autoload)
+        parser = build_parser(plugins)  # a plugin's broken option model fails here
     except TairOcrError as exc:
         _error(str(exc))
         return exc.exit_code
-    parser = build_parser(plugins)
     args = parser.parse_args(argv)
-    options = vars(args)
+    # The plugin flags given (their defaults are the models'), and add_options values.
+    options = plugins.option_models.values_from(args)
     try:
         scale = None if args.scale == "auto" else float(args.scale)
     except ValueError:
@@ -301,8 +310,9 @@ def _run(argv: list[str]) -> int:
 
     try:
         # Refuse inputs that would write the same outputs before any work starts
-        # (existing outputs are checked per input, so the others still run).
-        plan_outputs(args.inputs, args.output_dir, pipeline.writers, force=True)
+        # (existing outputs are checked per input, so the others still run). The
+        # plan is made once: each input's run writes where it says.
+        plan = plan_outputs(args.inputs, args.output_dir, pipeline.writers, force=True)
     except TairOcrError as exc:
         progress.close()
         _report(exc, args.verbose)
@@ -311,7 +321,7 @@ def _run(argv: list[str]) -> int:
     outcomes: list[ExitCode] = []
     try:
         for source in args.inputs:
-            outcomes.append(_run_one(pipeline, source, args))
+            outcomes.append(_run_one(pipeline, source, args, plan[source]))
     except KeyboardInterrupt:
         outcomes.append(ExitCode.INTERRUPTED)
         _error("interrupted; outputs of unfinished inputs were not written")
@@ -320,9 +330,11 @@ def _run(argv: list[str]) -> int:
     return next(code for code in _SEVERITY if code in outcomes or code == ExitCode.OK)
 
 
-def _run_one(pipeline: Any, source: Path, args: argparse.Namespace) -> ExitCode:
+def _run_one(
+    pipeline: Any, source: Path, args: argparse.Namespace, outputs: dict[str, Path]
+) -> ExitCode:
     try:
-        result = pipeline.run(source)
+        result = pipeline.run(source, outputs=outputs)
     except TairOcrError as exc:
         _report(exc, args.verbose, source)
         return exc.exit_code

@@ -11,17 +11,18 @@ restorers and writers by name (``--engine``, ``--restorer``, ``--output-type``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
     from PIL import Image
 
+    from tair_ocr.options import PluginOptions
     from tair_ocr.page import Page
+    from tair_ocr.page_analysis import PageAnalysis
     from tair_ocr.results import DocumentResult, Point, Word
 
 
@@ -63,11 +64,23 @@ class Component(ABC):
         """Can this component run here? Must be cheap-ish and never raise."""
         return Availability.yes()
 
-    def configure(self, options: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Receive the run's options (CLI flags added by ``add_options`` included).
+    #: The component's options: a :class:`tair_ocr.options.PluginOptions` subclass
+    #: (its ``namespace`` prefixes the flags, ``--tesseract-psm``), or None for none.
+    #: Its flags, Python spellings and validation are generated from it.
+    options_model: ClassVar[type[PluginOptions] | None] = None
 
-        Called once, before first use, only on the components selected for a run.
-        Raise :class:`tair_ocr.errors.UsageError` for invalid values.
+    def configure(self, options: Any) -> None:  # noqa: B027 - optional hook
+        """Receive the run's options for this component.
+
+        ``options`` is the validated :attr:`options_model` instance (defaults for
+        what the user did not set). A component without an ``options_model`` gets
+        the untyped options plugins add with the ``add_options`` hook instead: a
+        read-only mapping of argparse destinations to values.
+
+        Called once per :class:`~tair_ocr.Pipeline`, before first use and before
+        :meth:`availability` is checked, only on the components selected for the
+        run. Raise :class:`tair_ocr.errors.UsageError` for values that are invalid
+        here (a model's validators have checked the values themselves).
         """
 
 
@@ -138,18 +151,28 @@ class SpottedWord:
 class RestoredTiles:
     """What :meth:`Restorer.restore` returns for a batch of N tiles."""
 
-    #: N×3×(H·scale)×(W·scale), float in [0, 1], any device/dtype.
-    images: torch.Tensor
+    #: ``numpy.float32`` array N×C×(H·scale)×(W·scale) (batch, channels, rows,
+    #: columns), values in [0, 1]; C is 1 (gray) or 3 (R, G, B).
+    images: np.ndarray
     #: One list per tile (empty lists when the restorer has no spotter).
     words: list[list[SpottedWord]] = field(default_factory=list)
 
 
 class Restorer(Component):
     """A tile restorer. The framework cuts the page into tiles, skips blank ones,
-    batches the rest, calls :meth:`restore` and stitches the results."""
+    batches the rest, calls :meth:`restore` and stitches the results.
+
+    Tiles travel as numpy arrays, so a restorer needs no particular array library:
+    one that runs a torch model (on a GPU) converts to and from torch itself and
+    chooses its device and dtype there.
+    """
 
     #: Integer upscale factor: a tile of H×W comes back (H·scale)×(W·scale).
     scale: ClassVar[int] = 1
+    #: Channels the restorer reads: 1 (gray: BT.601 luma of RGB pages) or 3 (R, G,
+    #: B; gray pages are replicated). Gray pages stay gray for a 1-channel restorer:
+    #: its tiles are N×1×H×W and never pass through three channels.
+    channels: ClassVar[int] = 3
     #: Tile edge in input pixels the restorer wants.
     tile_size: ClassVar[int] = 512
     #: Preferred batch size; halved automatically on out-of-memory.
@@ -164,25 +187,40 @@ class Restorer(Component):
     #: patchwork of grey textured and white tiles makes OCR engines drop text).
     blank_paper: ClassVar[float | None] = None
 
-    @property
-    def device(self) -> str:
-        """Device the input tiles should be on (``"cpu"``, ``"cuda"``...)."""
-        return "cpu"
+    def page_hint(self, page: PageAnalysis) -> None:
+        """Optional: look at the whole page before its tiles arrive, e.g. to detect
+        binary fax pages or estimate global illumination.
 
-    @property
-    def dtype(self) -> torch.dtype:
-        import torch
+        ``page`` is the :class:`~tair_ocr.page_analysis.PageAnalysis` of the page
+        the tiles are cut from (at the working scale): its luminance ``page.gray``
+        (H×W uint8), ``page.is_binary``, ``page.text_size``, ``page.background`` and
+        ``page.ink_levels`` are measured once per page and shared with the
+        framework's own steps (the working-scale choice, the blank tiles), so
+        reading them costs nothing more; ``page.pixels()`` gives the pixels (H×W×1
+        gray or H×W×3 RGB uint8). Called once per page, before the first
+        :meth:`restore` of its tiles.
 
-        return torch.float32
+        The default passes the page's pixels (H×W×3 uint8; a gray page as a
+        read-only broadcast view) to :meth:`restore_page_hint` where a subclass
+        overrides that: restorers written for it keep working.
+        """
+        if type(self).restore_page_hint is not Restorer.restore_page_hint:
+            self.restore_page_hint(page.rgb())
 
     def restore_page_hint(self, page: np.ndarray) -> None:
-        """Optional: look at the whole page (H×W×3 uint8) before its tiles arrive,
-        e.g. to detect binary fax pages or estimate global illumination."""
+        """The page hint of earlier versions: the whole page as H×W×3 uint8 pixels.
+        Still called (by the default :meth:`page_hint`) when overridden; new
+        restorers override :meth:`page_hint`, which gets the page's measurements
+        too."""
 
     @abstractmethod
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        """Restore a batch of tiles (N×3×H×W, float in [0, 1], on ``device`` in
-        ``dtype``). Must return tiles in input order, at ``scale`` × the input size."""
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        """Restore a batch of tiles: a C-contiguous ``numpy.float32`` array
+        N×C×H×W (batch, channels, rows, columns) with values in [0, 1], where C is
+        :attr:`channels` (1: gray, 3: R, G, B). Must return the N tiles in input
+        order as :class:`RestoredTiles`, at ``scale`` × the input size, with 1 or 3
+        channels (a 1-channel result on an RGB page is gray on all three). The
+        input array belongs to the framework: do not keep it past the call."""
 
 
 # --------------------------------------------------------------------------- writers
@@ -193,12 +231,19 @@ class Writer(Component):
 
     #: File-name suffix, with the dot(s): ``".txt"``, ``".alto.xml"``.
     suffix: ClassVar[str]
+    #: The kinds of document (:attr:`LoadedDocument.kind`) whose page images the
+    #: output shows (the pdf writer: ``{"image"}``; of a PDF it copies the pages
+    #: themselves). For those, the pipeline keeps the page images it loaded for
+    #: :meth:`write` (``result.loaded``), so the source is not decoded again.
+    shows_pages: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def write(self, result: DocumentResult, destination: Path) -> None:
         """Write ``result`` to ``destination`` (a temporary path; the framework
         renames it into place atomically). The source document is at
-        ``result.source`` and may be read but never modified."""
+        ``result.source`` and may be read but never modified; for a writer that
+        :attr:`shows_pages`, ``result.loaded`` holds the page images as loaded
+        (when the pipeline kept them)."""
 
 
 # --------------------------------------------------------------------------- loaders
@@ -210,6 +255,11 @@ class LoadedDocument(ABC):
     #: The loader name (goes into ``DocumentResult.kind``).
     kind: str
     page_count: int
+    #: For an image file: whether it is a JPEG that shows its one page exactly as
+    #: loaded (one frame, grey or RGB, upright, not resampled), so a PDF can embed
+    #: its bytes unchanged. The pdf writer then needs no look at the file; None
+    #: (unknown) makes it look.
+    embeddable_jpeg: bool | None = None
 
     @abstractmethod
     def pages(self, indices: list[int]) -> Iterator[Page]:

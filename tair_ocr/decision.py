@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tair_ocr.page_analysis import PageAnalysis
 from tair_ocr.results import BBox, Word
-from tair_ocr.working_scale import ink_mask, luminance
+from tair_ocr.working_scale import InkLevels, ink_mask
 
 __all__ = ["Decision", "DecisionParams", "decide", "line_height", "merge_boxes"]
 
@@ -74,17 +75,20 @@ class Decision:
 
 
 def decide(
-    image: np.ndarray,
+    image: np.ndarray | PageAnalysis,
     words: Sequence[Word],
     params: DecisionParams | None = None,
 ) -> Decision:
-    """Find the regions of ``image`` (H×W or H×W×3 uint8, the page the ``words``
-    were read on, word boxes in its pixels) whose reading is unsure."""
+    """Find the regions of ``image`` (the page the ``words`` were read on, word
+    boxes in its pixels: its :class:`~tair_ocr.page_analysis.PageAnalysis`, whose
+    luminance and ink levels are measured once, or an H×W or H×W×3 uint8 array)
+    whose reading is unsure."""
     params = params or DecisionParams()
-    gray = luminance(image)
+    page = PageAnalysis.of(image)
+    gray = page.gray
     h, w = gray.shape
     words = [word for word in words if word.text.strip() and word.bbox.area > 0]
-    height = line_height(words, gray)
+    height = line_height(words, page)
     spots: list[BBox] = []
     reasons: Counter[str] = Counter()
     for word in words:
@@ -96,7 +100,7 @@ def decide(
         ):
             spots.append(word.bbox)
             reasons["small_text"] += 1
-    for box in unread_ink(gray, words, height, params.min_ink_components):
+    for box in unread_ink(gray, words, height, params.min_ink_components, levels=page.ink_levels):
         spots.append(box)
         reasons["unread_ink"] += 1
     if not spots:
@@ -181,19 +185,23 @@ def _join_closest(regions: list[BBox]) -> list[BBox]:
     return merge_boxes([*rest, joined])
 
 
-def line_height(words: Sequence[Word], gray: np.ndarray) -> float:
+def line_height(words: Sequence[Word], page: np.ndarray | PageAnalysis) -> float:
     """The page's typical word height in pixels: the median of the ``words``, or
-    measured on the page (``gray``: H×W, or H×W×3 uint8) when there are none."""
+    measured on the page (its analysis, or H×W or H×W×3 uint8 pixels) when there
+    are none."""
     if words:
         return float(statistics.median(word.bbox.height for word in words))
-    from tair_ocr.working_scale import estimate_text_size
-
-    size = estimate_text_size(gray)
+    size = PageAnalysis.of(page).text_size
     return max(8.0, 1.4 * size.cap_height) if size.found else 24.0
 
 
 def unread_ink(
-    gray: np.ndarray, words: Sequence[Word], line_height: float, min_components: int = 3
+    gray: np.ndarray,
+    words: Sequence[Word],
+    line_height: float,
+    min_components: int = 3,
+    *,
+    levels: InkLevels | None = None,
 ) -> list[BBox]:
     """Boxes of text-like ink that no word covers.
 
@@ -201,13 +209,16 @@ def unread_ink(
     does not count); components of letter size (between a fifth and twice the line
     height, not long rules) that lie outside every word box (grown by a third of a
     line) are clustered by proximity, and clusters of at least ``min_components``
-    letters are returned: a dropped word or column, not dust.
+    letters are returned: a dropped word or column, not dust. ``levels`` are the
+    page's ink levels when already measured.
     """
     import cv2
 
     h, w = gray.shape
     # Faint (grey) lines count, which a threshold set by the black text would miss.
-    ink = ink_mask(np.ascontiguousarray(gray), max(15, int(2 * line_height) | 1), faint=True)
+    ink = ink_mask(
+        np.ascontiguousarray(gray), max(15, int(2 * line_height) | 1), faint=True, levels=levels
+    )
     if ink is None:
         return []
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)

@@ -53,7 +53,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from tair_ocr.plugins import hookimpl
+from tair_ocr.hookspecs import hookimpl
+from tair_ocr.readings import Reading
 from tair_ocr.results import Alternative, BBox, Word, mean_confidence
 from tair_ocr.settings import FUSION_MODES
 
@@ -82,38 +83,6 @@ KEPT_ORIGINAL = "kept-original"
 UNCERTAIN = "uncertain"
 
 
-@dataclass
-class Reading:
-    """One reading of a page: words in original page pixels, and where they came from."""
-
-    #: Provenance written into ``Word.source`` of the words it wins with.
-    source: str
-    words: list[Word]
-    #: True when read from restored pixels (engines on the restored page, spotters);
-    #: False for a reading of the page as loaded.
-    restored: bool = True
-    #: ``"engine"`` readings cover the whole page, so where they have no word they
-    #: vote "no text"; ``"spotter"`` readings cover only what they spotted.
-    kind: Literal["engine", "spotter"] = "engine"
-    #: Vote weight; votes are ``weight × trust × confidence``, where trust is the
-    #: reading's mean word confidence on the page.
-    weight: float = 1.0
-    #: The engine that made the reading (default: ``source`` up to a colon, so
-    #: ``"tesseract:original"`` is tesseract's). It pairs the reading of the
-    #: unrestored page with the same engine's reading of the restored page, so the
-    #: guard acts on words that engine read differently after restoration and
-    #: compares confidences of one engine.
-    engine: str | None = None
-    #: Where the reading looked, in original page pixels: None for the whole page;
-    #: a second engine or a re-read of restored pixels covers only the regions the
-    #: decide step chose. Outside them it says nothing, not "no text".
-    regions: list[BBox] | None = None
-
-    @property
-    def engine_name(self) -> str:
-        return self.engine or self.source.split(":", 1)[0]
-
-
 @dataclass(frozen=True)
 class FusionParams:
     """Tuning knobs of :func:`fuse`, on calibrated confidences (probabilities that
@@ -124,7 +93,7 @@ class FusionParams:
     min_overlap: float = 0.5
     #: Where an engine that looked saw nothing, a word less likely right than this
     #: is taken for noise and dropped.
-    null_confidence: float = 0.4
+    null_confidence: float = 0.3
     #: A reading that only restored pixels give must be this much more likely than
     #: the best reading of the page as loaded to replace it (the guard).
     guard_margin: float = 0.05
@@ -481,8 +450,6 @@ def _fuse_slot(
 ) -> list[Word]:
     cands = slot.candidates
     options = _options(cands, readings)
-    # The guard: a reading only restored pixels give must be clearly more likely
-    # than the best reading of the page as loaded to replace it.
     # The guard: a text that only restored pixels give, or only a re-read of a
     # region (a crop has less context than the page), must be clearly more likely
     # than what the page's own reading says to replace it.

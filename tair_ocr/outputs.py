@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tair_ocr.components import Writer
@@ -28,8 +28,8 @@ def plan_outputs(
     """Map each source to its output paths, refusing clashes before any work starts.
 
     Raises :class:`OutputExistsError` when an output exists and ``force`` is
-    false, :class:`UsageError` when two inputs would write the same output or an
-    output would overwrite an input.
+    false (:func:`refuse_existing`), :class:`UsageError` when two inputs would
+    write the same output or an output would overwrite an input.
     """
     plan: dict[Path, dict[str, Path]] = {}
     claimed: dict[Path, Path] = {}
@@ -47,11 +47,21 @@ def plan_outputs(
                     "run them separately or rename one"
                 )
             claimed[resolved] = source
-            if path.exists() and not force:
-                raise OutputExistsError(f"output exists: {path}", hint="use --force to overwrite")
             paths[writer.name] = path
+        if not force:
+            refuse_existing(paths)
         plan[source] = paths
     return plan
+
+
+def refuse_existing(outputs: Mapping[str, Path]) -> None:
+    """Raise :class:`OutputExistsError` when one of ``outputs`` (a source's planned
+    output paths) exists: what :func:`plan_outputs` checks without ``force``, for a
+    plan made with ``force`` to find clashes early (the command line plans every
+    input once, and checks each input's outputs when its turn comes)."""
+    for path in outputs.values():
+        if path.exists():
+            raise OutputExistsError(f"output exists: {path}", hint="use --force to overwrite")
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -38,16 +38,19 @@ from tair_ocr.errors import (
     UnsupportedInputError,
     UsageError,
 )
-from tair_ocr.fusion import Reading, assign_layout, fusion_counters
+from tair_ocr.fusion import assign_layout, fusion_counters
 from tair_ocr.geometry import Affine
 from tair_ocr.layout import build_blocks
-from tair_ocr.outputs import atomic_destination, plan_outputs
+from tair_ocr.outputs import atomic_destination, plan_outputs, refuse_existing
 from tair_ocr.page import Page
+from tair_ocr.page_analysis import PageAnalysis
 from tair_ocr.plugins import DEFAULT_PLUGINS, PluginManager
 from tair_ocr.progress import NoProgress, ProgressReporter
+from tair_ocr.readings import Reading
 from tair_ocr.results import (
     BBox,
     DocumentResult,
+    LoadedSource,
     PageError,
     PageResult,
     RestorationDecision,
@@ -59,6 +62,11 @@ if TYPE_CHECKING:
     from tair_ocr.restoration import RestoredPage
 
 log = logging.getLogger(__name__)
+
+#: Most bytes of loaded page images kept for the writers that show them (the pdf
+#: writer, ``Writer.shows_pages``) until the outputs are written; pages past it are
+#: read from the source again when written.
+KEPT_IMAGE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -78,6 +86,11 @@ class Pipeline:
     Keyword arguments are those of :class:`tair_ocr.settings.Settings`, plus
     ``plugins`` (extra plugin modules/files/objects), ``autoload`` (entry-point
     discovery) and ``progress`` (a :class:`~tair_ocr.progress.ProgressReporter`).
+    Plugin options go in ``options``, nested by namespace or flat (they are
+    validated into the plugins' option models; see :mod:`tair_ocr.options`):
+
+    >>> Pipeline(engine="tesseract", options={"tesseract": {"psm": 6}})  # doctest: +SKIP
+    >>> Pipeline(engine="tesseract", options={"tesseract_psm": 6})       # doctest: +SKIP
     """
 
     def __init__(
@@ -89,14 +102,18 @@ class Pipeline:
         plugin_manager: PluginManager | None = None,
         **settings: Any,
     ) -> None:
+        self.plugins = plugin_manager or PluginManager(plugins=plugins, autoload=autoload)
+        # Plugin options are validated into the installed plugins' models here, at
+        # the boundary; components receive their own validated model instance.
+        context = {"option_models": self.plugins.option_models}
+        settings.setdefault("options", {})  # validated too: every namespace, with defaults
         try:
-            self.settings = Settings(**settings)
+            self.settings = Settings.model_validate(settings, context=context)
         except ValueError as exc:
             raise UsageError(f"invalid settings: {exc}") from exc
-        self.plugins = plugin_manager or PluginManager(plugins=plugins, autoload=autoload)
         self.progress = progress or NoProgress()
         s = self.settings
-        self.plugins.check_options(s.model_dump())
+        self.plugins.check_options(s.options, s)
 
         #: The engines whose readings are fused; the first is the primary engine.
         self.engines: list[OcrEngine] = self._select_engines(s.engines)
@@ -109,7 +126,7 @@ class Pipeline:
         self._engine_locks = {e.name: threading.Lock() for e in self.engines if not e.parallel_safe}
         for component in (*self.engines, self.restorer, *self.writers, *self.filters):
             # Options first: availability may depend on them (a weights folder, a device).
-            component.configure(s.options)
+            component.configure(s.options.for_component(component))
             _require_available(component)
         # One page at a time through the restorer (one model, batched tiles).
         self._restore_lock = threading.Lock()
@@ -182,13 +199,17 @@ class Pipeline:
         *,
         output_dir: str | Path | None = None,
         write: bool | None = None,
+        outputs: Mapping[str, Path] | None = None,
     ) -> DocumentResult:
         """Process one input and return its :class:`DocumentResult`.
 
         ``source`` is a path to a PDF or image, or a PIL image. Outputs are
         written (to ``output_dir``, default the settings' ``output_dir``) when
         ``write`` is true; by default they are written for paths and not for
-        in-memory images. Failed pages are recorded in the result, not raised;
+        in-memory images. ``outputs`` are the output paths by writer name when
+        already planned (:func:`~tair_ocr.outputs.plan_outputs`, as the command
+        line plans all its inputs at once); existing ones are still refused
+        unless ``force``. Failed pages are recorded in the result, not raised;
         an unreadable input raises :class:`~tair_ocr.errors.InputError`.
         """
         if self._closed:
@@ -202,7 +223,12 @@ class Pipeline:
         plan = None
         if write:
             out = Path(output_dir) if output_dir is not None else self.settings.output_dir
-            plan = plan_outputs([path], out, self.writers, force=self.settings.force)[path]
+            if outputs is None:
+                plan = plan_outputs([path], out, self.writers, force=self.settings.force)[path]
+            else:
+                plan = dict(outputs)
+                if not self.settings.force:
+                    refuse_existing(plan)
             if self.settings.save_restored:
                 self._restored_prefix = out / path.stem
         with self.open(path) as document:
@@ -262,26 +288,46 @@ class Pipeline:
             languages=list(s.languages),
             tair_ocr_version=__version__,
         )
+        # The page images as loaded, for the writers that show them (not decoded again).
+        kept = (
+            LoadedSource(embeddable_jpeg=document.embeddable_jpeg)
+            if plan is not None and any(document.kind in w.shows_pages for w in self.writers)
+            else None
+        )
         self.progress.start_document(Path(source).name, len(indices))
         try:
-            result.pages = list(self._process_pages(document, indices))
+            result.pages = list(self._process_pages(document, indices, kept))
         finally:
             self.progress.end_document()
         result.timings["total"] = time.perf_counter() - started
         if plan is not None:
-            self.write(result, plan)
+            result.keep_loaded(kept)
+            try:
+                self.write(result, plan)
+            finally:
+                result.keep_loaded(None)
         return result
 
-    def _process_pages(self, document: LoadedDocument, indices: list[int]) -> Iterator[PageResult]:
+    def _process_pages(
+        self, document: LoadedDocument, indices: list[int], kept: LoadedSource | None = None
+    ) -> Iterator[PageResult]:
         """Prepare and restore pages in this thread (one model, batched tiles),
-        and OCR up to ``jobs`` of them at once in worker threads."""
+        and OCR up to ``jobs`` of them at once in worker threads. With ``kept``,
+        the page images as loaded are kept there (within :data:`KEPT_IMAGE_BYTES`)."""
         workers = self.settings.jobs if any(e.parallel_safe for e in self.engines) else 1
         pending: deque[Future[PageResult] | PageResult] = deque()
+        kept_bytes = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
             for page in _guarded_pages(document, indices):
                 if isinstance(page, PageResult):  # the page failed to load
                     pending.append(page)
                 else:
+                    if kept is not None:
+                        image = page.image
+                        size = image.width * image.height * len(image.getbands())
+                        if kept_bytes + size <= KEPT_IMAGE_BYTES:
+                            kept.images[page.index] = image
+                            kept_bytes += size
                     prepared = self._prepare(page)
                     if prepared.result.error is not None:
                         pending.append(prepared.result)
@@ -337,6 +383,10 @@ class Pipeline:
         them and the engines that gain from restoration re-read them. Fusion
         then keeps, per word, the most likely reading. ``stage`` names the step
         running, for the failure record.
+
+        The page read first is analysed once (:class:`PageAnalysis`): the decide
+        step, the working-scale choice and the restoration stage (the restorer's
+        page hint, the blank tiles) share its luminance and measurements.
         """
         s, result = self.settings, prepared.result
         page = prepared.page
@@ -347,6 +397,7 @@ class Pipeline:
             stage[0] = "restore"
             page = self._restore(prepared, page, regions=None, scale_only=True).page
             stage[0] = "ocr"
+        analysis = PageAnalysis(page.image)  # measured on first use, once
         primary, others = self.engines[0], self.engines[1:]
         first = self._recognize_image(primary, page.image, page.working_dpi, result, primary.name)
         readings = [Reading(primary.name, [_to_original(w, page) for w in first], restored=False)]
@@ -359,12 +410,12 @@ class Pipeline:
         with _timed(result, "decide"):
             if restoring and s.restore == "always":
                 full = BBox(x0=0, y0=0, x1=page.width, y1=page.height)
-                height = line_height(first, np.asarray(page.image))
+                height = line_height(first, analysis)
                 decision = Decision(regions=[full], line_height=height)
                 decision.reasons["always"] = 1
             else:
                 params = DecisionParams(small_text_height=primary.min_text_height)
-                decision = decide(np.asarray(page.image), first, params)
+                decision = decide(analysis, first, params)
         regions = decision.regions
         original_regions = [page.to_original.box(r) for r in regions]
         record = RestorationDecision(
@@ -401,7 +452,7 @@ class Pipeline:
             from tair_ocr.restoration import working_scale
 
             stage[0] = "restore"
-            factor = working_scale(page.image, s.scale)
+            factor = working_scale(analysis, s.scale)
             rereaders = self._rereaders(s.restore == "always", factor)
             if not rereaders:
                 # No engine reads this restorer's output of such a page better than
@@ -411,7 +462,11 @@ class Pipeline:
             else:
                 whole = s.restore == "always"
                 restored = self._restore(
-                    prepared, page, regions=None if whole else regions, scale=factor
+                    prepared,
+                    page,
+                    regions=None if whole else regions,
+                    scale=factor,
+                    analysis=analysis,
                 )
                 stage[0] = "ocr"
                 record.tiles_considered = restored.counters.get("tiles_total", 0) - (
@@ -504,13 +559,16 @@ class Pipeline:
         regions: list[BBox] | None,
         scale: float | None = None,
         scale_only: bool = False,
+        analysis: PageAnalysis | None = None,
     ) -> RestoredPage:
         from tair_ocr.restoration import restore_page
 
         if scale is None:
             scale = self.settings.scale
         with self._restore_lock:
-            restored = restore_page(page, self.restorer, scale=scale, regions=regions)
+            restored = restore_page(
+                page, self.restorer, scale=scale, regions=regions, analysis=analysis
+            )
         result = prepared.result
         result.scale = restored.scale
         result.counters.update(restored.counters)

@@ -2,7 +2,7 @@
 
 Core code never calls ``pm.hook.*`` directly; it asks :class:`PluginManager` for
 registries of components (``engines``, ``restorers``, ``writers``, ``loaders``,
-``page_filters``) and for the option hooks.
+``page_filters``), for their option models (``option_models``) and for the option hooks.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import pluggy
 from tair_ocr import hookspecs
 from tair_ocr.components import Component, Loader, OcrEngine, PageFilter, Restorer, Writer
 from tair_ocr.errors import PluginError, UsageError
+from tair_ocr.hookspecs import hookimpl as hookimpl  # re-export: the contract defines it
+from tair_ocr.options import OptionModels, OptionSet
 
 log = logging.getLogger(__name__)
-
-#: Marker for hook implementations: ``@tair_ocr.hookimpl``.
-hookimpl = pluggy.HookimplMarker("tair_ocr")
 
 #: Entry-point group third-party packages register plugins under.
 ENTRY_POINT_GROUP = "tair_ocr"
@@ -127,9 +126,10 @@ class PluginManager:
         autoload: bool | None = None,
         blocked: Iterable[str] = (),
     ) -> None:
-        self._pm = pluggy.PluginManager("tair_ocr")
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._registries: dict[str, Registry[Any]] = {}
+        self._option_models: OptionModels | None = None
         self._infos: dict[str, PluginInfo] = {}
         #: Entry points that failed to load: (entry-point name, error text).
         self.load_errors: list[tuple[str, str]] = []
@@ -180,7 +180,7 @@ class PluginManager:
         """Register a plugin given as a module name, a ``.py`` path or an object."""
         if not isinstance(spec, str):
             self._register(spec, getattr(spec, "__name__", repr(spec)))
-            self._registries = {}
+            self._registries, self._option_models = {}, None
             return
         try:
             if spec.endswith(".py") or os.sep in spec:
@@ -201,7 +201,7 @@ class PluginManager:
         except Exception as exc:
             raise PluginError(f"cannot load plugin {spec!r}: {type(exc).__name__}: {exc}") from exc
         self._register(module, spec)
-        self._registries = {}
+        self._registries, self._option_models = {}, None
 
     def _check(self) -> None:
         try:
@@ -258,11 +258,36 @@ class PluginManager:
 
     # ------------------------------------------------------------------ options
 
+    @property
+    def option_models(self) -> OptionModels:
+        """The ``options_model`` of every registered component, by namespace, and the
+        options plugins add with the ``add_options`` hook (built once)."""
+        if self._option_models is None:
+            parser = argparse.ArgumentParser(add_help=False)
+            known = {action.dest for action in parser._actions}
+            self.add_options(parser)
+            extra = {
+                action.dest: action.default
+                for action in parser._actions
+                if action.dest not in known and action.dest != argparse.SUPPRESS
+            }
+            models = OptionModels(extra)
+            registries = (self.engines, self.restorers, self.writers, self.loaders)
+            for registry in (*registries, self.page_filters):
+                for component in registry:
+                    model = getattr(component, "options_model", None)
+                    if model is not None:
+                        models.add(model, registry.plugin_of(component.name))
+            self._option_models = models
+        return self._option_models
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """Call the ``add_options`` hook (the untyped escape hatch) on ``parser``."""
         self._pm.hook.add_options(parser=parser)
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        self._pm.hook.check_options(options=options)
+    def check_options(self, options: OptionSet, settings: Any) -> None:
+        """Call the ``check_options`` hook with the run's validated options."""
+        self._pm.hook.check_options(options=options, settings=settings)
 
     # ------------------------------------------------------------------ fusion
 

@@ -12,10 +12,10 @@ measurement in :mod:`tair_ocr.working_scale`.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -24,6 +24,7 @@ from tair_ocr.components import RestoredTiles, Restorer
 from tair_ocr.errors import PluginError, UsageError
 from tair_ocr.geometry import Affine
 from tair_ocr.page import Page
+from tair_ocr.page_analysis import PageAnalysis
 from tair_ocr.results import BBox, Word
 from tair_ocr.tiling import (
     BlankDetector,
@@ -35,10 +36,7 @@ from tair_ocr.tiling import (
     map_spotted_words,
     upsample_tile,
 )
-from tair_ocr.working_scale import auto_scale, resample
-
-if TYPE_CHECKING:
-    import torch
+from tair_ocr.working_scale import resample
 
 __all__ = [
     "DEFAULT_OVERLAP",
@@ -89,6 +87,7 @@ def restore_page(
     batch_size: int | None = None,
     skip_blank: bool = True,
     regions: Sequence[BBox] | None = None,
+    analysis: PageAnalysis | None = None,
 ) -> RestoredPage:
     """Bring ``page`` to its working scale and restore it tile by tile.
 
@@ -99,7 +98,11 @@ def restore_page(
     to :data:`DEFAULT_OVERLAP`, or a quarter tile for tiles under 256 px.
     ``skip_blank=False`` sends every tile to the restorer. With ``regions`` (boxes
     in ``page`` pixels), only the tiles whose core meets a region are restored; the
-    others keep the page's own pixels (counted in ``tiles_kept``).
+    others keep the page's own pixels (counted in ``tiles_kept``). ``analysis`` is
+    the :class:`~tair_ocr.page_analysis.PageAnalysis` of ``page.image`` when the
+    caller has one: what it measured is not measured again, and what is measured
+    here (the text size, the restorer's page hint, the blank tiles' background)
+    stays in it. A page resampled to another scale gets an analysis of its own.
 
     An identity restorer (``is_identity``) only gets the page scaled. Raises
     :class:`~tair_ocr.errors.PluginError` when the restorer breaks its contract
@@ -111,11 +114,13 @@ def restore_page(
     s = _restorer_scale(restorer)
     image = _normalise_mode(page.image)
     work = page if image is page.image else page.transformed(image, Affine())
-    factor = working_scale(image, scale)
+    measured = PageAnalysis.reuse(image, analysis)
+    factor = working_scale(measured, scale)
     effective = 1 if restorer.is_identity else s
     resampled, to_previous = resample(image, factor / effective)
     if resampled is not image:
         work = work.transformed(resampled, to_previous)
+        measured = PageAnalysis(resampled)
     prepare_seconds = time.perf_counter() - started
     counters = dict.fromkeys(
         ("tiles_total", "tiles_restored", "tiles_skipped", "tiles_kept", "batches", "oom_retries"),
@@ -131,7 +136,7 @@ def restore_page(
     started = time.perf_counter()
     run = _TileRun(
         restorer,
-        np.asarray(work.image),
+        measured,
         scale=s,
         tile_size=tile_size,
         overlap=overlap,
@@ -141,7 +146,7 @@ def restore_page(
         wanted=_tile_selector(regions, to_previous) if regions is not None else None,
     )
     pixels, spotted = run.restore()
-    del run  # the input pixels: the output image is built next
+    del run, measured  # the input pixels and luminance: the output image is built next
 
     # 8. The restored page: exact affine from the restored to the working pixels.
     out_image = Image.fromarray(pixels[..., 0] if work.image.mode == "L" else pixels)
@@ -157,9 +162,10 @@ def restore_page(
 # ---------------------------------------------------------------------- helpers
 
 
-def working_scale(image: Image.Image, scale: float | None = None) -> float:
-    """The working scale of a page: ``scale`` when given (checked against the size
-    limit), else chosen from the text size and capped so the page stays under
+def working_scale(image: Image.Image | PageAnalysis, scale: float | None = None) -> float:
+    """The working scale of a page (its image, or its analysis, which keeps the
+    text size measured): ``scale`` when given (checked against the size limit), else
+    chosen from the text size and capped so the page stays under
     :data:`MAX_RESTORED_PIXELS`."""
     if scale is not None:
         factor = float(scale)
@@ -172,7 +178,7 @@ def working_scale(image: Image.Image, scale: float | None = None) -> float:
                 f"the limit is {MAX_RESTORED_PIXELS / 1e6:.0f} Mpx: use a smaller --scale"
             )
         return factor
-    factor, text = auto_scale(image)
+    factor, text = PageAnalysis.of(image).auto_scale()
     limit = (MAX_RESTORED_PIXELS / max(1, image.width * image.height)) ** 0.5
     if factor > limit:
         log.info("working scale %.2f capped at %.2f (page too large)", factor, limit)
@@ -216,23 +222,35 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+#: Words in the messages of onnxruntime's allocation failures (it raises its own
+#: exception classes, not MemoryError): "Failed to allocate memory", "bad_alloc".
+_ALLOCATION_FAILURES = ("out of memory", "failed to allocate", "bad_alloc", "bad allocation")
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says a batch did not fit in memory: ``MemoryError``, torch's
+    ``OutOfMemoryError`` (only looked up when a restorer has imported torch; the
+    tile stage never imports it), an onnxruntime allocation failure, or a
+    ``RuntimeError`` that says "out of memory"."""
     if isinstance(exc, MemoryError):
         return True
-    try:
-        import torch
-
-        if isinstance(exc, torch.OutOfMemoryError):
-            return True
-    except (ImportError, AttributeError):
-        pass
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    if isinstance(oom, type) and isinstance(exc, oom):
+        return True
+    message = str(exc).lower()
+    if any(c.__module__.startswith("onnxruntime") for c in type(exc).__mro__):
+        return any(words in message for words in _ALLOCATION_FAILURES)
+    return isinstance(exc, RuntimeError) and "out of memory" in message
 
 
 def _release_accelerator_memory() -> None:
+    """Give torch's cached CUDA memory back after an out-of-memory error (only when
+    a restorer has imported torch)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
     try:
-        import torch
-
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     except Exception:  # only a courtesy to the allocator; never fail on it
@@ -245,7 +263,7 @@ class _TileRun:
     def __init__(
         self,
         restorer: Restorer,
-        pixels: np.ndarray,
+        page: PageAnalysis,
         *,
         scale: int,
         tile_size: int | None,
@@ -256,8 +274,11 @@ class _TileRun:
         wanted: Callable[[tuple[float, float, float, float]], bool] | None = None,
     ) -> None:
         self.restorer = restorer
-        self.pixels = pixels if pixels.ndim == 3 else pixels[..., None]
+        self.page = page
+        # H×W×1 for a gray page (a view of its luminance: gray stays gray), H×W×3.
+        self.pixels = page.pixels()
         self.channels = self.pixels.shape[2]
+        self.restorer_channels = _restorer_channels(restorer)
         self.scale = scale
         size = int(tile_size if tile_size is not None else restorer.tile_size)
         if size < 1:
@@ -280,12 +301,11 @@ class _TileRun:
 
     def restore(self) -> tuple[np.ndarray, list[Word]]:
         pixels, grid = self.pixels, self.grid
-        # 2. The restorer sees the whole page once (as H×W×3; an "L" page is a
-        # read-only broadcast view, not a copy).
-        hint = pixels if self.channels == 3 else np.broadcast_to(pixels, (*pixels.shape[:2], 3))
-        self.restorer.restore_page_hint(hint)
+        # 2. The restorer sees the whole page once: its analysis, shared with the
+        # working-scale choice and the blank tiles (measured once).
+        self.restorer.page_hint(self.page)
 
-        detector = BlankDetector(pixels) if self.skip_blank else None
+        detector = BlankDetector(self.page) if self.skip_blank else None
         stitcher = Stitcher(grid, self.scale, self.channels)
         self.counters["tiles_total"] = len(grid)
         pending: list[tuple[Tile, np.ndarray]] = []
@@ -302,7 +322,7 @@ class _TileRun:
                 self.counters["tiles_kept"] += 1
                 stitcher.add(tile, self._unrestored(array))
                 continue
-            if detector is not None and detector.is_blank(array):
+            if detector is not None and detector.is_blank(self._gray_tile(tile, array)):
                 self.counters["tiles_skipped"] += 1
                 stitcher.add(tile, self._blank(array))
                 continue
@@ -315,6 +335,13 @@ class _TileRun:
         assert stitcher.done, "every tile row must have been written"
         # 7. One reading per word.
         return stitcher.output, deduplicate_words(self.words)
+
+    def _gray_tile(self, tile: Tile, array: np.ndarray) -> np.ndarray:
+        """The luminance of ``tile`` (``array``: its pixels): the gray page's own
+        pixels, or cut from the page's luminance (measured once for the page)."""
+        if self.channels == 1:
+            return array[..., 0]
+        return extract_tile(self.page.gray, tile, self.grid.size)
 
     def _blank(self, array: np.ndarray) -> np.ndarray:
         """A skipped tile as the stitcher takes it: C×H×W float at the output scale."""
@@ -357,23 +384,12 @@ class _TileRun:
             start += len(chunk)
 
     def _call(self, chunk: list[tuple[Tile, np.ndarray]]) -> RestoredTiles:
-        import torch
-
         size = self.grid.size
-        batch = np.empty((len(chunk), 3, size, size), dtype=np.float32)
+        batch = np.empty((len(chunk), self.restorer_channels, size, size), dtype=np.float32)
         for i, (_, array) in enumerate(chunk):
-            np.divide(array[..., 0], 255.0, out=batch[i, 0])
-            if self.channels == 1:
-                batch[i, 1] = batch[i, 2] = batch[i, 0]
-            else:
-                np.divide(array[..., 1], 255.0, out=batch[i, 1])
-                np.divide(array[..., 2], 255.0, out=batch[i, 2])
-        tensor = torch.from_numpy(batch)
-        tensor = tensor.to(device=self.restorer.device, dtype=self.restorer.dtype)
+            _tile_planes(array, batch[i])
+        result = self.restorer.restore(batch)
         del batch
-        with torch.no_grad():
-            result = self.restorer.restore(tensor)
-        del tensor
         return self._check(result, len(chunk))
 
     def _check(self, result: RestoredTiles, n: int) -> RestoredTiles:
@@ -382,12 +398,17 @@ class _TileRun:
             raise PluginError(
                 f"restorer {name!r} returned {type(result).__name__}, not RestoredTiles"
             )
+        if not isinstance(result.images, np.ndarray):
+            raise PluginError(
+                f"restorer {name!r} returned images as {type(result.images).__name__}; "
+                "expected a numpy array"
+            )
         out = self.grid.size * self.scale
-        shape = tuple(getattr(result.images, "shape", ()))
+        shape = result.images.shape
         if len(shape) != 4 or shape[0] != n or shape[1] not in (1, 3) or shape[2:] != (out, out):
             raise PluginError(
                 f"restorer {name!r} returned images of shape {shape} for {n} tiles; "
-                f"expected {(n, 3, out, out)}"
+                f"expected {(n, self.restorer_channels, out, out)}"
             )
         if result.words and len(result.words) != n:
             raise PluginError(
@@ -398,7 +419,7 @@ class _TileRun:
     def _stitch(
         self, chunk: list[tuple[Tile, np.ndarray]], result: RestoredTiles, stitcher: Stitcher
     ) -> None:
-        images = _to_numpy(result.images)
+        images = np.asarray(result.images, dtype=np.float32)
         # NaN propagates through min/max; no boolean temporary.
         if not (np.isfinite(images.min()) and np.isfinite(images.max())):
             raise PluginError(f"restorer {self.restorer.name!r} returned NaN or infinite values")
@@ -425,7 +446,28 @@ class _TileRun:
         return image
 
 
-def _to_numpy(images: torch.Tensor) -> np.ndarray:
-    import torch
+def _restorer_channels(restorer: Restorer) -> int:
+    c = getattr(restorer, "channels", 3)
+    if c not in (1, 3) or isinstance(c, bool):
+        raise PluginError(f"restorer {restorer.name!r} declares channels {c!r}; expected 1 or 3")
+    return int(c)
 
-    return images.detach().to("cpu", torch.float32).numpy()
+
+def _tile_planes(array: np.ndarray, out: np.ndarray) -> None:
+    """Write the H×W×C uint8 tile ``array`` into ``out`` (C'×H×W float32 in [0, 1],
+    C' the restorer's channels): planes as they are, a gray tile replicated to three
+    planes, or an RGB tile reduced to BT.601 luma for a 1-channel restorer."""
+    if out.shape[0] == array.shape[2]:
+        for c in range(out.shape[0]):
+            np.divide(array[..., c], 255.0, out=out[c])
+    elif out.shape[0] == 3:
+        np.divide(array[..., 0], 255.0, out=out[0])
+        out[1] = out[2] = out[0]
+    else:
+        plane = np.empty(array.shape[:2], np.float32)
+        np.divide(array[..., 0], 255.0, out=plane)
+        np.multiply(plane, _LUMA[0], out=out[0])
+        for c in (1, 2):
+            np.divide(array[..., c], 255.0, out=plane)
+            plane *= _LUMA[c]
+            out[0] += plane

@@ -12,9 +12,13 @@ The JSON output is :meth:`DocumentResult.model_dump_json`; it loads back with
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Version of the JSON schema; bumped on incompatible changes.
 SCHEMA_VERSION = 1
@@ -228,6 +232,20 @@ class PageResult(BaseModel):
         return "\n\n".join(block.text for block in self.blocks)
 
 
+@dataclass
+class LoadedSource:
+    """What the pipeline keeps of an input while it writes the outputs, for the
+    writers that show the source's pages (``Writer.shows_pages``: the pdf writer),
+    so they need not read and decode the source again. Not part of the JSON."""
+
+    #: The page images as the loader delivered them (8-bit ``L`` or ``RGB``), by
+    #: page index. Pages past the pipeline's memory budget are left out: writers
+    #: read those from the source.
+    images: dict[int, Image.Image] = field(default_factory=dict)
+    #: The loader's :attr:`~tair_ocr.components.LoadedDocument.embeddable_jpeg`.
+    embeddable_jpeg: bool | None = None
+
+
 class DocumentResult(BaseModel):
     """The result for one input file."""
 
@@ -242,6 +260,20 @@ class DocumentResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     tair_ocr_version: str = ""
+
+    #: Set by the pipeline while the outputs are written; see :attr:`loaded`.
+    _loaded: LoadedSource | None = PrivateAttr(default=None)
+
+    @property
+    def loaded(self) -> LoadedSource | None:
+        """What the pipeline kept of the source while the outputs are written (the
+        page images as loaded, for writers that show them), else None: a writer
+        then reads ``source`` itself."""
+        return self._loaded
+
+    def keep_loaded(self, loaded: LoadedSource | None) -> None:
+        """Attach (or with None, release) what :attr:`loaded` returns."""
+        self._loaded = loaded
 
     @property
     def ok(self) -> bool:

@@ -7,9 +7,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 
 from tair_ocr.errors import EmptyInputError, UsageError
+from tair_ocr.options import OptionSet
 
 #: Values of ``Settings.fusion`` (kept equal to ``tair_ocr.fusion.FUSION_MODES``).
 FUSION_MODES = ("off", "conservative", "vote")
@@ -56,8 +65,36 @@ class Settings(BaseModel):
     force: bool = False
     #: Write the restored page images as PNG next to the outputs.
     save_restored: bool = False
-    #: Options added by plugins (``add_options``), by destination name.
-    options: dict[str, Any] = Field(default_factory=dict)
+    #: Plugin options, validated into the installed plugins' option models (see
+    #: :mod:`tair_ocr.options`). Given nested by namespace
+    #: (``{"tesseract": {"psm": 6}}``) or flat (``{"tesseract_psm": 6}``); held as an
+    #: :class:`~tair_ocr.options.OptionSet`.
+    options: OptionSet = Field(default_factory=OptionSet)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _typed_options(cls, value: Any, info: ValidationInfo) -> OptionSet:
+        """Validate plugin options against the models in the validation context
+        (``{"option_models": PluginManager.option_models}``, as the Pipeline passes);
+        without one, against those of a default :class:`PluginManager`. Raises
+        :class:`UsageError` (not wrapped by pydantic) naming a bad option."""
+        models = (info.context or {}).get("option_models")
+        if models is None:
+            # The models belong to the installed plugins, which this data layer
+            # does not load: the Pipeline (or a caller holding a PluginManager)
+            # validates options with them.
+            if isinstance(value, OptionSet) or not value:
+                return value if isinstance(value, OptionSet) else OptionSet()
+            raise UsageError(
+                "plugin options are validated against the installed plugins: pass them "
+                "to Pipeline(options=...), or validate Settings with "
+                "context={'option_models': PluginManager().option_models}"
+            )
+        return models.parse(value)
+
+    @field_serializer("options")
+    def _dump_options(self, options: OptionSet, info: SerializationInfo) -> dict[str, Any]:
+        return options.nested(mode="json" if info.mode_is_json() else "python")
 
     @field_validator("engine", mode="before")
     @classmethod

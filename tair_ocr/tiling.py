@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tair_ocr.page_analysis import PageAnalysis, histogram_median
 from tair_ocr.results import BBox, Point, Word
 from tair_ocr.working_scale import luminance
 
@@ -220,8 +221,9 @@ def extract_tile(page: np.ndarray, tile: Tile, size: int) -> np.ndarray:
 
 def upsample_tile(tile: np.ndarray, scale: int) -> np.ndarray:
     """``tile`` (``C × H × W`` float32 in [0, 1]) resampled ``scale`` times larger
-    with bicubic interpolation (Keys, a = −0.75, pixel-centre aligned: torch's
-    ``interpolate(mode="bicubic", align_corners=False)``), clamped to [0, 1].
+    with bicubic interpolation (Keys, a = −0.75, pixel-centre aligned, edge pixels
+    repeated past the border: what torch's ``interpolate(mode="bicubic",
+    align_corners=False)`` computes), clamped to [0, 1].
 
     This is what a blank tile becomes when the restorer upscales: bicubic is the
     usual baseline of super-resolution models, and on a blank tile any smooth
@@ -229,12 +231,38 @@ def upsample_tile(tile: np.ndarray, scale: int) -> np.ndarray:
     """
     if scale == 1:
         return tile
-    import torch
-    import torch.nn.functional as F
+    _, h, w = tile.shape
+    rows = _bicubic_matrix(h, scale)
+    cols = _bicubic_matrix(w, scale)
+    # Separable: along the rows of each plane, then along its columns.
+    out = np.matmul(np.matmul(rows, tile), cols.T)
+    return np.clip(out, 0.0, 1.0, out=out)
 
-    tensor = torch.from_numpy(np.ascontiguousarray(tile))[None]
-    up = F.interpolate(tensor, scale_factor=scale, mode="bicubic", align_corners=False)
-    return up[0].clamp_(0.0, 1.0).numpy()
+
+#: Keys' cubic convolution parameter (as torch and OpenCV use).
+_CUBIC_A = -0.75
+
+
+@lru_cache(maxsize=16)
+def _bicubic_matrix(size: int, scale: int) -> np.ndarray:
+    """The (size·scale)×size float32 matrix of bicubic upsampling along one axis."""
+    a = _CUBIC_A
+    source = (np.arange(size * scale) + 0.5) / scale - 0.5
+    base = np.floor(source)
+    t = source - base
+    matrix = np.zeros((size * scale, size), np.float64)
+    for k in (-1, 0, 1, 2):
+        d = np.abs(t - k)
+        weight = np.where(
+            d <= 1.0,
+            ((a + 2) * d - (a + 3)) * d * d + 1,
+            ((a * d - 5 * a) * d + 8 * a) * d - 4 * a,
+        )
+        index = np.clip(base.astype(np.intp) + k, 0, size - 1)
+        np.add.at(matrix, (np.arange(size * scale), index), weight)
+    matrix = matrix.astype(np.float32)
+    matrix.flags.writeable = False
+    return matrix
 
 
 # ---------------------------------------------------------------------- blank tiles
@@ -249,44 +277,35 @@ BLANK_MAX_DELTA = 40.0
 BLANK_MAX_OUTLIER_SHARE = 1e-4
 
 
-def _histogram_median(histogram: np.ndarray) -> int:
-    """The (lower) median of the values whose counts ``histogram`` holds."""
-    cumulative = np.cumsum(histogram)
-    return int(np.searchsorted(cumulative, (cumulative[-1] + 1) // 2))
-
-
 class BlankDetector:
     """Decides which tiles hold no ink and need no restoration.
 
     The page's noise ``σ`` is the robust spread of its luminance around the page
-    median (on a document, most pixels are paper); ``δ = clip(2.5·σ, 12, 40)`` gray
-    levels. After a 3×3 box blur (which averages single-pixel noise away but keeps
-    strokes), a tile is blank when at most :data:`BLANK_MAX_OUTLIER_SHARE` of its pixels
-    (overlap margin included) lie more than ``δ`` away from the tile's *own* median:
-    the paper level is taken locally because scans and photos are unevenly lit, and a
-    few outliers are allowed for dust specks. Faint text, a stamp, a shadow edge or a
-    photo go to the restorer; a wrong "not blank" only costs time, and a skipped tile
-    loses nothing (it is resampled, not dropped).
+    median (on a document, most pixels are paper:
+    :attr:`tair_ocr.page_analysis.PageAnalysis.background`); ``δ = clip(2.5·σ, 12,
+    40)`` gray levels. After a 3×3 box blur (which averages single-pixel noise away
+    but keeps strokes), a tile is blank when at most :data:`BLANK_MAX_OUTLIER_SHARE`
+    of its pixels (overlap margin included) lie more than ``δ`` away from the tile's
+    *own* median: the paper level is taken locally because scans and photos are
+    unevenly lit, and a few outliers are allowed for dust specks. Faint text, a
+    stamp, a shadow edge or a photo go to the restorer; a wrong "not blank" only
+    costs time, and a skipped tile loses nothing (it is resampled, not dropped).
+
+    ``page`` is the page's analysis, or its pixels (H×W×C uint8), analysed here.
     """
 
-    def __init__(self, page: np.ndarray) -> None:
-        # A sparse sample is plenty for a median; it keeps huge pages cheap.
-        step = max(1, int(math.sqrt(page.shape[0] * page.shape[1] / 1_000_000)))
-        sample = luminance(page[::step, ::step])
-        # Medians of uint8 values from histograms: exact and fast.
-        histogram = np.bincount(sample.ravel(), minlength=256)
-        self.background = float(_histogram_median(histogram))
-        levels = np.arange(256)
-        spread = np.bincount(np.abs(levels - int(self.background)), histogram, minlength=256)
-        noise = 1.4826 * float(_histogram_median(spread))
-        self.delta = float(np.clip(2.5 * noise, BLANK_MIN_DELTA, BLANK_MAX_DELTA))
+    def __init__(self, page: PageAnalysis | np.ndarray) -> None:
+        background = PageAnalysis.of(page).background
+        self.background = background.level
+        self.delta = float(np.clip(2.5 * background.noise, BLANK_MIN_DELTA, BLANK_MAX_DELTA))
 
     def is_blank(self, tile: np.ndarray) -> bool:
-        """True when ``tile`` (H×W×C uint8) holds nothing but background."""
+        """True when ``tile`` (H×W×C uint8, or its H×W luminance) holds nothing but
+        background."""
         import cv2
 
         smooth = cv2.blur(luminance(tile), (3, 3), borderType=cv2.BORDER_REFLECT)
-        paper = _histogram_median(np.bincount(smooth.ravel(), minlength=256))
+        paper = histogram_median(np.bincount(smooth.ravel(), minlength=256))
         low, high = paper - self.delta, paper + self.delta
         outliers = int(np.count_nonzero(smooth < low)) + int(np.count_nonzero(smooth > high))
         return outliers <= int(BLANK_MAX_OUTLIER_SHARE * smooth.size)

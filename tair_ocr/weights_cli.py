@@ -1,44 +1,93 @@
-"""The ``tair-ocr weights`` command: convert, check and locate the TeReDiff weights.
+"""The ``tair-ocr weights`` command: check and locate the TeReDiff weights; convert them.
 
+    tair-ocr weights check [DIR] [--json]
+    tair-ocr weights info [--weights DIR] [--json]
     tair-ocr weights convert --terediff terediff_stage3.pt [--sd FILE] [--diffbir FILE]
                              [--swinir FILE] [--tokenizer PATH] [-o DIR]
                              [--dtype fp32|fp16|bf16] [--allow-missing] [--allow-unused]
                              [--unsafe-pickle] [--force] [--json]
-    tair-ocr weights check [DIR] [--json]
-    tair-ocr weights info [--weights DIR] [--json]
+
+``check`` and ``info`` are runtime commands (loading-side code). Other sub-commands
+come from installed packages through the entry-point group
+:data:`COMMANDS_ENTRY_POINT_GROUP` (``tair_ocr.weights_commands``): each entry point
+is named after its sub-command and names an object with ``help``, ``description``,
+``add_arguments(parser)`` and ``run(args) -> int`` (:class:`WeightsCommand`). The
+checkpoint converter (``convert``) is registered this way by the workbench
+(``tair_workbench.conversion.cli``), so the runtime never imports conversion code.
+These entry points are found whatever ``TAIR_OCR_DISABLE_PLUGIN_AUTOLOAD`` says: that
+switch governs the components of an OCR run, not this maintenance command.
 
 Exit codes are :class:`tair_ocr.errors.ExitCode`: 0 ok, 2 bad arguments, 3 a
 checkpoint that cannot be converted (missing, damaged, wrong kind, shapes, keys
 without a home or unfilled), 4 no weights / an incomplete weights folder / no
-tokenizer, 5 the output cannot be written.
+tokenizer / a sub-command whose package cannot be loaded, 5 the output cannot be
+written.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from tair_ocr.errors import ExitCode, TairOcrError, UsageError, WeightsNotFoundError
-from tair_ocr.models.weights_location import (
-    WEIGHTS_ENV,
-    default_output_dir,
-    find_weights,
-    weights_in,
-)
+from tair_ocr.errors import ExitCode, MissingDependencyError, TairOcrError, WeightsNotFoundError
+from tair_ocr.models.weights_location import WEIGHTS_ENV, find_weights, weights_in
 
-__all__ = ["build_parser", "weights_command"]
+__all__ = [
+    "COMMANDS_ENTRY_POINT_GROUP",
+    "WeightsCommand",
+    "build_parser",
+    "format_size",
+    "weights_command",
+]
+
+#: Entry-point group of extra ``tair-ocr weights`` sub-commands (``convert``).
+COMMANDS_ENTRY_POINT_GROUP = "tair_ocr.weights_commands"
+#: Sub-commands of the runtime itself; an entry point may not replace them.
+BUILTIN_COMMANDS = ("check", "info")
+
+
+@runtime_checkable
+class WeightsCommand(Protocol):
+    """A ``tair-ocr weights`` sub-command that an installed package provides."""
+
+    help: str
+    description: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the sub-command's options to its parser."""
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run it; return an :class:`~tair_ocr.errors.ExitCode` (raise TairOcrError on errors)."""
+
+
+class _Unavailable:
+    """Stands in for a sub-command whose entry point cannot be loaded."""
+
+    def __init__(self, name: str, target: str, error: str) -> None:
+        self.help = f"(cannot be loaded: {error})"
+        self.description = f"{target} cannot be loaded: {error}"
+        self._message = f"`tair-ocr weights {name}` cannot be loaded ({target}): {error}"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args: argparse.Namespace | None = None) -> int:
+        raise MissingDependencyError(
+            self._message, hint="install tair-ocr with the extra it needs, e.g. '.[terediff]'"
+        )
 
 
 def _error(message: str) -> None:
     print(f"tair-ocr: error: {message}", file=sys.stderr)
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
     """Bytes in binary units."""
     if n < 1024:
         return f"{n} B"
@@ -50,85 +99,49 @@ def _size(n: int) -> str:
     return f"{value:.2f} {unit}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``tair-ocr weights``."""
+def installed_commands() -> dict[str, WeightsCommand]:
+    """The sub-commands installed packages register (entry-point name -> command).
+
+    An entry point that fails to load, or names something that is not a
+    :class:`WeightsCommand`, becomes a command that says so when it is run.
+    """
+    commands: dict[str, WeightsCommand] = {}
+    eps = importlib.metadata.entry_points(group=COMMANDS_ENTRY_POINT_GROUP)
+    for ep in sorted(eps, key=lambda e: e.name):
+        if ep.name in BUILTIN_COMMANDS or ep.name in commands:
+            continue
+        try:
+            command = ep.load()
+        except Exception as exc:  # a broken package must not break `check` and `info`
+            commands[ep.name] = _Unavailable(ep.name, ep.value, f"{type(exc).__name__}: {exc}")
+            continue
+        if not isinstance(command, WeightsCommand):
+            command = _Unavailable(ep.name, ep.value, "not a tair-ocr weights command")
+        commands[ep.name] = command
+    return commands
+
+
+def build_parser(
+    commands: dict[str, WeightsCommand] | None = None,
+) -> argparse.ArgumentParser:
+    """The parser of ``tair-ocr weights`` with the ``commands`` installed packages add
+    (default: :func:`installed_commands`); each sub-parser's ``run`` default is the
+    command to run (None for the built-ins)."""
+    if commands is None:
+        commands = installed_commands()
     parser = argparse.ArgumentParser(
         prog="tair-ocr weights",
-        description="Convert the published TeReDiff checkpoints into tair-ocr's weights "
-        "folder, check a folder, or show where the terediff restorer looks for weights.",
+        description="Check a TeReDiff weights folder, show where the terediff restorer "
+        "looks for weights, or convert the published checkpoints into a weights folder.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    convert = commands.add_parser(
-        "convert",
-        help="convert the published checkpoints",
-        description="Convert the published checkpoints into a weights folder. Files are read "
-        "memory-mapped with torch.load(weights_only=True); every key is mapped onto the "
-        "model and shape-checked; the stage-3 file overrides the base files, as in the "
-        "published loading order. The folder is written beside DIR and renamed into place.",
-    )
-    convert.add_argument(
-        "--terediff", required=True, type=Path, metavar="FILE", help="terediff_stage3.pt"
-    )
-    convert.add_argument(
-        "--sd", type=Path, metavar="FILE", help="sd2.1-base-zsnr-laionaes5.ckpt (optional)"
-    )
-    convert.add_argument("--diffbir", type=Path, metavar="FILE", help="DiffBIR_v2.1.pt (optional)")
-    convert.add_argument(
-        "--swinir", type=Path, metavar="FILE", help="realesrgan_s4_swinir_100k.pth (optional)"
-    )
-    convert.add_argument(
-        "--tokenizer",
-        type=Path,
-        metavar="PATH",
-        help="OpenCLIP's bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json and "
-        "merges.txt (default: the installed open_clip package's file)",
-    )
-    convert.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="DIR",
-        help=f"weights folder to write (default: ${WEIGHTS_ENV} if set, else "
-        "~/.cache/tair-ocr/terediff: where the restorer looks)",
-    )
-    convert.add_argument(
-        "--dtype",
-        choices=("fp32", "fp16", "bf16"),
-        default="fp32",
-        help="dtype of the stored weights (default: %(default)s; the restorer casts on load)",
-    )
-    convert.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="write our default initialisation for parameters no file fills (listed) "
-        "instead of failing",
-    )
-    convert.add_argument(
-        "--allow-unused",
-        action="store_true",
-        help="drop published keys that have no place in the model (listed) instead of failing",
-    )
-    convert.add_argument(
-        "--unsafe-pickle",
-        action="store_true",
-        help="allow full unpickling of files that hold more than tensors: this runs code "
-        "from the file, use it only for files you trust",
-    )
-    convert.add_argument(
-        "--config",
-        type=Path,
-        metavar="JSON",
-        help="component configurations replacing the published ones (a JSON object: "
-        "component name -> config); for derived or test models",
-    )
-    convert.add_argument(
-        "-f", "--force", action="store_true", help="replace an existing weights folder"
-    )
-    convert.add_argument("--json", action="store_true", help="print the report as JSON")
-    convert.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    for name, command in commands.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.description)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command)
 
-    check = commands.add_parser(
+    check = subparsers.add_parser(
         "check",
         help="check that a weights folder is complete and consistent",
         description="Check a weights folder without loading it: every component's config "
@@ -143,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights folder (default: where the restorer looks; see `tair-ocr weights info`)",
     )
     check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(run=None)
 
-    info = commands.add_parser(
+    info = subparsers.add_parser(
         "info",
         help="show where the restorer looks for weights and what it finds",
         description="Show the places searched for TeReDiff weights, in order "
@@ -152,16 +166,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--weights", type=Path, metavar="DIR", help="as the main command's --weights")
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(run=None)
     return parser
 
 
 def weights_command(argv: Sequence[str]) -> int:
     """Run ``tair-ocr weights ARGV``; return the exit code."""
-    args = build_parser().parse_args(list(argv))
+    argv = list(argv)
+    # `check` and `info` are the runtime's own: they load no other package's command.
+    commands = {} if argv and argv[0] in BUILTIN_COMMANDS else installed_commands()
+    if argv and argv[0] == "convert" and "convert" not in commands:
+        _error(
+            "`tair-ocr weights convert` is not installed: it is the workbench's checkpoint "
+            f"converter, registered in the {COMMANDS_ENTRY_POINT_GROUP!r} entry-point group "
+            "(reinstall tair-ocr: pip install -e '.[terediff]')"
+        )
+        return ExitCode.MISSING_DEPENDENCY
     _setup_logging()
     try:
-        if args.command == "convert":
-            return _convert(args)
+        unavailable = commands.get(argv[0]) if argv else None
+        if isinstance(unavailable, _Unavailable):  # its options are unknown: do not parse
+            return unavailable.run()
+        args = build_parser(commands).parse_args(argv)
+        if args.run is not None:
+            return int(args.run.run(args))
         if args.command == "check":
             return _check(args)
         return _info(args)
@@ -185,79 +213,8 @@ def _setup_logging() -> None:
     root.propagate = False
 
 
-def _read_config(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--config {path}: cannot read JSON: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise UsageError(f"--config {path}: expected an object of component configurations")
-    return data
-
-
-def _convert(args: argparse.Namespace) -> int:
-    from tair_ocr.models.convert import convert_checkpoints
-
-    sources = {
-        role: getattr(args, role)
-        for role in ("sd", "diffbir", "swinir", "terediff")
-        if getattr(args, role) is not None
-    }
-    output = args.output if args.output is not None else default_output_dir()
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(f"tair-ocr: {line}", file=sys.stderr)
-
-    report = convert_checkpoints(
-        sources,
-        output,
-        tokenizer=args.tokenizer,
-        configs=_read_config(args.config),
-        dtype=args.dtype,
-        allow_missing=args.allow_missing,
-        allow_unused=args.allow_unused,
-        unsafe_pickle=args.unsafe_pickle,
-        force=args.force,
-        progress=progress,
-    )
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-        return ExitCode.OK
-    print(f"converted into {report.output} ({report.dtype})")
-    for name, row in report.components.items():
-        print(
-            f"  {name:<13} {row['tensors']:>5} tensors {row['elements']:>14,} values "
-            f"{_size(row['bytes']):>11}"
-        )
-    for role, count in report.superseded.items():
-        print(f"  {count} tensors of the {role} file were overridden by a later file")
-    if report.dropped:
-        print(f"  {len(report.dropped)} published tensors not used by the model (dropped):")
-        for key in report.dropped:
-            print(f"    {key}")
-    if report.ignored:
-        print(f"  {len(report.ignored)} schedule buffers ignored (the scheduler computes them)")
-    for component, keys in report.recomputed.items():
-        print(f"  {component}: {len(keys)} buffers computed by the model (not in the files)")
-    if report.unused:
-        print(f"  {len(report.unused)} published keys without a place (--allow-unused):")
-        for key in report.unused:
-            print(f"    {key}")
-    for component, keys in report.unfilled.items():
-        print(
-            f"  {component}: {len(keys)} parameters NOT converted, default init (--allow-missing):"
-        )
-        for key in keys:
-            print(f"    {key}")
-    print(f"use it with: tair-ocr INPUT --restorer terediff --weights {report.output}")
-    return ExitCode.OK
-
-
 def _check(args: argparse.Namespace) -> int:
-    from tair_ocr.models.convert import check_weights_folder
+    from tair_ocr.models.weights_check import check_weights_folder
 
     if args.folder is not None:
         folder = weights_in(args.folder.expanduser()) or args.folder.expanduser()
@@ -281,13 +238,13 @@ def _check(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"  {c.name:<13} {state:<8} {','.join(c.dtypes) or '-':<6} {c.tensors:>5} "
-                    f"tensors {c.elements:>14,} values {_size(c.bytes):>11}"
+                    f"tensors {c.elements:>14,} values {format_size(c.bytes):>11}"
                 )
             for problem in c.problems:
                 print(f"    {problem}")
         for problem in result.problems:
             print(f"  {problem}")
-        print(f"  total {_size(result.bytes)}, dtype {','.join(result.dtypes) or '-'}")
+        print(f"  total {format_size(result.bytes)}, dtype {','.join(result.dtypes) or '-'}")
         conversion = result.conversion or {}
         for component, keys in (conversion.get("unfilled") or {}).items():
             print(f"  note: {component}: {len(keys)} parameters were not converted (default init)")

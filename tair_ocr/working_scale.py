@@ -35,6 +35,7 @@ boxes found on the working image map back to the page without drift.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,12 +48,16 @@ __all__ = [
     "MIN_BINARY_X_HEIGHT",
     "MIN_X_HEIGHT",
     "TARGET_X_HEIGHT",
+    "InkLevels",
     "TextSize",
     "auto_scale",
     "choose_scale",
     "estimate_text_size",
+    "ink_levels",
+    "ink_mask",
     "is_binary",
     "luminance",
+    "page_scale",
     "resample",
 ]
 
@@ -82,6 +87,17 @@ class TextSize:
         return self.x_height > 0
 
 
+@dataclass(frozen=True)
+class InkLevels:
+    """The page-wide levels an ink mask (:func:`ink_mask`) thresholds against."""
+
+    #: Otsu's threshold between ink and paper (0–255).
+    otsu: float
+    #: The paper level: the 90th percentile of the luminance (on a sample of
+    #: about 512×512 pixels).
+    paper: float
+
+
 def luminance(image: Image.Image | np.ndarray) -> np.ndarray:
     """H×W uint8 luminance (BT.601, as Pillow's ``"L"``) of a PIL image or an
     H×W, H×W×1, H×W×3 (RGB) or H×W×4 uint8 array; H×W input is returned as is."""
@@ -100,15 +116,18 @@ def luminance(image: Image.Image | np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an H×W or H×W×3 image, got shape {array.shape}")
 
 
-def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
+def estimate_text_size(
+    image: Image.Image | np.ndarray, *, levels: InkLevels | None = None
+) -> TextSize:
     """Measure the x-height and capital height of the text on a page (see the
-    module docstring). ``image`` is a PIL image or an H×W(×3) uint8 array."""
+    module docstring). ``image`` is a PIL image or an H×W(×3) uint8 array;
+    ``levels`` its :func:`ink_levels` when already measured."""
     import cv2
 
     gray = np.ascontiguousarray(luminance(image))
     h, w = gray.shape
     # A local mean wide enough to hold a few letters, for shaded photos.
-    ink = ink_mask(gray, max(31, (min(h, w) // 20) | 1))
+    ink = ink_mask(gray, max(31, (min(h, w) // 20) | 1), levels=levels)
     if ink is None:
         return TextSize(0.0, 0.0, 0)
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
@@ -133,19 +152,35 @@ def estimate_text_size(image: Image.Image | np.ndarray) -> TextSize:
     return TextSize(x_height=x_height, cap_height=cap, components=int(heights.size))
 
 
-def ink_mask(gray: np.ndarray, window: int, *, faint: bool = False) -> np.ndarray | None:
-    """Where ``gray`` (H×W uint8) has ink: darker than the Otsu threshold between
-    ink and paper (with ``faint``, halfway from it to the paper level, and at least
-    30 levels below the paper: grey lines count) and 10 levels darker than the mean
-    of a ``window``-wide neighbourhood (so shading is no ink). None when the page
-    has no two populations to tell apart (blank, flat, or tiny)."""
+def ink_levels(gray: np.ndarray) -> InkLevels | None:
+    """The Otsu threshold and the paper level of ``gray`` (H×W uint8), the page-wide
+    part of :func:`ink_mask`; None for a page under 8 pixels a side."""
     import cv2
 
     h, w = gray.shape
     if h < 8 or w < 8:
         return None
-    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu, _ = cv2.threshold(np.ascontiguousarray(gray), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     paper = float(np.percentile(gray[:: max(1, h // 512), :: max(1, w // 512)], 90))
+    return InkLevels(otsu=float(otsu), paper=paper)
+
+
+def ink_mask(
+    gray: np.ndarray, window: int, *, faint: bool = False, levels: InkLevels | None = None
+) -> np.ndarray | None:
+    """Where ``gray`` (H×W uint8) has ink: darker than the Otsu threshold between
+    ink and paper (with ``faint``, halfway from it to the paper level, and at least
+    30 levels below the paper: grey lines count) and 10 levels darker than the mean
+    of a ``window``-wide neighbourhood (so shading is no ink). None when the page
+    has no two populations to tell apart (blank, flat, or tiny). ``levels`` are the
+    page's :func:`ink_levels` when already measured."""
+    import cv2
+
+    if levels is None:
+        levels = ink_levels(gray)
+    if levels is None:
+        return None
+    otsu, paper = levels.otsu, levels.paper
     if paper - otsu < 20:
         return None
     local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
@@ -173,12 +208,21 @@ def choose_scale(
 
 def auto_scale(image: Image.Image | np.ndarray) -> tuple[float, TextSize]:
     """Measure the text on ``image`` and choose its working scale (1 for binary
-    pages with readable text, see the module docstring)."""
+    pages with readable text, see the module docstring). A page's
+    :class:`~tair_ocr.page_analysis.PageAnalysis` makes the same choice from the
+    measurements it keeps (:meth:`~tair_ocr.page_analysis.PageAnalysis.auto_scale`)."""
     gray = luminance(image)  # once: both measurements read the luminance
     text = estimate_text_size(gray)
-    if text.x_height >= MIN_BINARY_X_HEIGHT and is_binary(gray):
-        return 1.0, text
-    return choose_scale(text), text
+    return page_scale(text, lambda: is_binary(gray)), text
+
+
+def page_scale(text: TextSize, binary: Callable[[], bool]) -> float:
+    """The working scale of a page whose text has size ``text``: 1 for a binary
+    page (``binary()``, asked only when it matters) with readable text, else
+    :func:`choose_scale`."""
+    if text.x_height >= MIN_BINARY_X_HEIGHT and binary():
+        return 1.0
+    return choose_scale(text)
 
 
 def is_binary(gray: np.ndarray) -> bool:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, SHARED
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pipeline_accuracy as pa
 
-DEV_DATA = ROOT.parent / "shared" / "data" / "dev"
+DEV_DATA = SHARED / "data" / "dev"
 
 
 def test_scenarios() -> None:
@@ -95,7 +95,7 @@ def test_report_has_every_scenario_per_group() -> None:
     assert "### Restoration in `default`" in text
 
 
-@pytest.mark.skipif(not DEV_DATA.is_dir(), reason="shared/data/dev is not beside the repository")
+@pytest.mark.shared_data("data/dev")
 def test_dev_tasks_take_n_per_dataset() -> None:
     notes: list[str] = []
     tasks = pa.dev_tasks(DEV_DATA, 2, notes)

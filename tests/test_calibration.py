@@ -26,7 +26,8 @@ from tair_ocr.calibration import (
     load_calibration,
     read_calibrations,
 )
-from tair_ocr.calibration.fit import (
+from tair_ocr.results import BBox, Word
+from tair_workbench.calibration.fit import (
     Sample,
     brier_score,
     expected_calibration_error,
@@ -37,7 +38,6 @@ from tair_ocr.calibration.fit import (
     select_and_fit,
     write_data,
 )
-from tair_ocr.results import BBox, Word
 
 
 def _samples(n: int = 2000, seed: int = 0, short_penalty: float = 0.0) -> list[Sample]:
@@ -252,7 +252,11 @@ def test_shipped_data_loads_and_is_monotone(engine: str) -> None:
     path = cal.data_path(engine)
     assert path is not None
     fitting = json.loads(path.read_text(encoding="utf-8"))["fitting"]
-    assert fitting["command"].startswith("python -m tair_ocr.calibration fit")
+    # The data files keep the literal command they were fitted with (the fit command
+    # was ``python -m tair_ocr.calibration fit`` before it moved to the workbench).
+    assert fitting["command"].startswith(
+        ("python -m tair_workbench.calibration fit", "python -m tair_ocr.calibration fit")
+    )
     assert fitting["pages"] > 0 and fitting["date"]
 
 
@@ -261,7 +265,7 @@ def test_runtime_module_imports_no_heavy_parts() -> None:
         "import sys, tair_ocr; before = set(sys.modules); import tair_ocr.calibration; "
         "new = set(sys.modules) - before; "
         "bad = [m for m in new if m.split('.')[0] == 'torch' or m.startswith("
-        "('tair_ocr.synthetic', 'tair_ocr.pipeline', 'tair_ocr.calibration.fit'))]; "
+        "('tair_workbench', 'tair_ocr.pipeline'))]; "
         "assert not bad, bad; assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -338,7 +342,43 @@ def test_knots_that_rounding_made_equal_are_merged() -> None:
 def test_restored_conditions_belong_to_the_restorer_they_were_fitted_on() -> None:
     fitted = json.loads(cal.data_path("tesseract").read_text())["fitting"]["restorer"]
     assert load_calibration("tesseract", "restored", fitted).condition == "restored"
-    # Another restorer's pixels get the page's calibration, not the cleaner's.
-    assert load_calibration("tesseract", "restored", "classical").condition == "original"
+    # A restorer never fitted gets the page's calibration, not another restorer's.
+    assert load_calibration("tesseract", "restored", "not-fitted").condition == "original"
     # Without a restorer named, the shipped restored condition is used.
     assert load_calibration("tesseract", "restored-enlarged").condition == "restored-enlarged"
+
+
+def test_a_second_restorer_joins_the_data_file_without_changing_the_first(
+    fake_data: Path,
+) -> None:
+    samples = _samples(1500, seed=3)
+    path = fake_data / "fake.json"
+    first = {c: fit_calibration("fake", c, samples) for c in ("original", "restored")}
+    write_data(path, "fake", first, {"restorer": "cleaner"})
+    # The second fit's own "original" (other readings) must not replace the file's.
+    other = _samples(1500, seed=4, short_penalty=0.4)
+    second = {c: fit_calibration("fake", c, other) for c in ("original", "restored-enlarged")}
+    write_data(path, "fake", second, {"restorer": "classical"})
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["fitting"]["restorer"] == "cleaner"
+    assert set(data["restorers"]) == {"classical"}
+    assert set(data["restorers"]["classical"]["conditions"]) == {"restored-enlarged"}
+
+    def p(condition: str, restorer: str | None) -> float:
+        found = load_calibration("fake", condition, restorer)
+        assert found is not None
+        return found.probability(0.6, "ab")
+
+    def fitted(calibration: Calibration) -> float:
+        return pytest.approx(calibration.probability(0.6, "ab"), abs=1e-5)
+
+    assert p("original", "classical") == fitted(first["original"])
+    assert p("restored", "cleaner") == fitted(first["restored"])
+    assert p("restored-enlarged", "classical") == fitted(second["restored-enlarged"])
+    # "restored" falls back within the restorer's own conditions, then to the page's.
+    assert load_calibration("fake", "restored", "classical").condition == "original"
+    assert load_calibration("fake", "restored", "terediff").condition == "original"
+    # Refitting the first restorer keeps the second one's section.
+    write_data(path, "fake", first, {"restorer": "cleaner", "command": "again"})
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["fitting"]["command"] == "again" and set(data["restorers"]) == {"classical"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import jiwer
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tair_ocr.plugins import PluginManager
@@ -49,8 +48,9 @@ def _rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2)
 
 
-def _tiles(gray: np.ndarray, size: int = 256) -> torch.Tensor:
-    """Cut a page into non-overlapping size×size tiles (edges padded white)."""
+def _tiles(gray: np.ndarray, size: int = 256, channels: int = 1) -> np.ndarray:
+    """Cut a page into non-overlapping size×size tiles (edges padded white):
+    N×channels×size×size float32."""
     h, w = gray.shape
     ph, pw = -h % size, -w % size
     padded = np.pad(gray, ((0, ph), (0, pw)), constant_values=255).astype(np.float32) / 255
@@ -59,14 +59,14 @@ def _tiles(gray: np.ndarray, size: int = 256) -> torch.Tensor:
         for y in range(0, padded.shape[0], size)
         for x in range(0, padded.shape[1], size)
     ]
-    return torch.from_numpy(np.stack(tiles))[:, None].expand(-1, 3, -1, -1).contiguous()
+    return np.repeat(np.stack(tiles)[:, None], channels, axis=1)
 
 
 def _restore_page(restorer: ClassicalRestorer, gray: np.ndarray) -> np.ndarray:
     """Hint with the page, restore it as one tile; returns gray float [0, 1]."""
     restorer.restore_page_hint(_rgb(gray))
-    tile = torch.from_numpy(gray.astype(np.float32) / 255)[None, None].expand(1, 3, -1, -1)
-    return restorer.restore(tile).images[0, 0].numpy()
+    tile = (gray.astype(np.float32) / 255)[None, None]
+    return restorer.restore(tile).images[0, 0]
 
 
 def test_registered_as_builtin() -> None:
@@ -150,17 +150,19 @@ def test_sharpening_is_optional() -> None:
 
 def test_output_contract() -> None:
     restorer = ClassicalRestorer()
+    assert restorer.channels == 1
     page = _shade(_page())
     restorer.restore_page_hint(_rgb(page))
     tiles = _tiles(page)
     out = restorer.restore(tiles)
-    assert out.images.shape == tiles.shape  # scale 1
-    assert out.images.dtype == torch.float32
+    assert isinstance(out.images, np.ndarray)
+    assert out.images.shape == tiles.shape  # scale 1, gray
+    assert out.images.dtype == np.float32
     assert float(out.images.min()) >= 0.0 and float(out.images.max()) <= 1.0
-    # Gray replicated to three channels.
-    assert torch.equal(out.images[:, 0], out.images[:, 1])
-    assert torch.equal(out.images[:, 0], out.images[:, 2])
     assert out.words == [[] for _ in range(tiles.shape[0])]
+    # RGB tiles (callers outside the tile stage) are read as their luma.
+    rgb = restorer.restore(_tiles(page, channels=3)).images
+    assert rgb.shape == tiles.shape and np.array_equal(rgb, out.images)
 
 
 def test_batch_equals_single_calls_and_is_deterministic() -> None:
@@ -169,11 +171,13 @@ def test_batch_equals_single_calls_and_is_deterministic() -> None:
     restorer = ClassicalRestorer()
     restorer.restore_page_hint(_rgb(page))
     batch = restorer.restore(tiles).images
-    singles = torch.cat([restorer.restore(tiles[i : i + 1]).images for i in range(len(tiles))])
-    assert torch.equal(batch, singles)
+    singles = np.concatenate(
+        [restorer.restore(tiles[i : i + 1]).images for i in range(len(tiles))]
+    )
+    assert np.array_equal(batch, singles)
     other = ClassicalRestorer()
     other.restore_page_hint(_rgb(page))
-    assert torch.equal(other.restore(tiles).images, batch)
+    assert np.array_equal(other.restore(tiles).images, batch)
 
 
 def test_clean_page_is_left_nearly_alone() -> None:
@@ -191,8 +195,8 @@ def test_tiles_without_a_hint_are_still_restored() -> None:
 
 
 def test_wrong_tile_shape_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="N×3×H×W"):
-        ClassicalRestorer().restore(torch.zeros(3, 64, 64))
+    with pytest.raises(ValueError, match="N×1×H×W"):
+        ClassicalRestorer().restore(np.zeros((3, 64, 64), np.float32))
 
 
 @requires_tesseract

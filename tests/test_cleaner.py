@@ -1,21 +1,31 @@
-"""The cleaner: shipped weights, training data, training loop and the restorer plugin."""
+"""The cleaner network (torch): training data, training loop, the torch backend of the
+restorer and the ONNX export. (The shipped ONNX model at run time: test_cleaner_runtime.py.)"""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import torch
-from PIL import Image
 
-from tair_ocr.cleaner.data import (
+# The network, its training and its export are the workbench's (the train extra):
+# without torch this module is skipped. Everything below imports as usual.
+torch = pytest.importorskip("torch")
+
+from tair_ocr.cleaner.model import (  # noqa: E402
+    CleanerConfig,
+    CleanerNet,
+    load_model,
+    local_contrast,
+    save_model,
+)
+from tair_ocr.errors import UsageError  # noqa: E402
+from tair_ocr.geometry import Affine  # noqa: E402
+from tair_ocr.restorers.cleaner import TORCH_WEIGHTS, CleanerOptions, CleanerRestorer  # noqa: E402
+from tair_workbench.cleaner.data import (  # noqa: E402
     HELD_OUT_FONTS,
     TRAIN_SEEDS,
-    VALIDATION_SEEDS,
     PatchPool,
     make_pair,
     page_patches,
@@ -23,126 +33,68 @@ from tair_ocr.cleaner.data import (
     train_fonts,
     warp_to,
 )
-from tair_ocr.cleaner.model import (
-    CleanerConfig,
-    CleanerNet,
-    load_model,
-    local_contrast,
-    save_model,
-)
-from tair_ocr.cleaner.train import (
+from tair_workbench.cleaner.train import (  # noqa: E402
     TrainOptions,
     ink_weighted_l1,
     parse_kind_weights,
     train,
     with_contrast_input,
 )
-from tair_ocr.errors import UsageError
-from tair_ocr.geometry import Affine
-from tair_ocr.page import Page
-from tair_ocr.plugins import DEFAULT_PLUGINS, PluginManager
-from tair_ocr.restoration import restore_page
-from tair_ocr.restorers.cleaner import DEFAULT_WEIGHTS, CleanerRestorer
 
 TINY = CleanerConfig(channels=(8, 16), blocks=(1, 1))
 
 
-def _pattern(size: int = 96) -> torch.Tensor:
-    """A fixed, font-free test input: dark bars and a ring on grey paper, blurred
-    and with deterministic noise (1×3×size×size, RGB with a slight cast)."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    ink = ((x.astype(int) // 6) % 3 == 0) & (y > 10) & (y < 40)
-    ink |= np.abs(np.hypot(x - 60, y - 66) - 16) < 2.5
-    gray = np.where(ink, 0.15, 0.85).astype(np.float32)
-    kernel = np.ones(5, np.float32) / 5  # horizontal motion blur
-    gray = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, gray)
-    rng = np.random.default_rng(7)
-    gray = np.clip(gray + rng.normal(0, 0.03, gray.shape).astype(np.float32), 0, 1)
-    rgb = np.stack([gray, gray * 0.97, gray * 0.9])
-    return torch.from_numpy(rgb[None].astype(np.float32))
+# ---------------------------------------------------------------------- torch backend, export
 
 
-# ---------------------------------------------------------------------- shipped weights
+def test_torch_backend_matches_the_onnx_model() -> None:
+    """The shipped .safetensors on torch (float32) and the shipped ONNX model on
+    onnxruntime restore alike; bf16 (the torch backend's choice on CPUs with native
+    bfloat16) stays close."""
+    from tests.test_cleaner_runtime import pattern
+
+    x = pattern()
+    onnx = CleanerRestorer(threads=1).restore(x).images
+    fp32 = CleanerRestorer(weights=TORCH_WEIGHTS, threads=1, precision="fp32")
+    assert fp32.backend == "torch" and isinstance(fp32.model(), CleanerNet)
+    out = fp32.restore(x).images
+    assert isinstance(out, np.ndarray) and out.shape == onnx.shape == (1, 1, 96, 96)
+    assert np.abs(out - onnx).max() < 1e-4
+    bf16 = CleanerRestorer(weights=TORCH_WEIGHTS, threads=1, precision="bf16")
+    assert np.abs(bf16.restore(x).images - out).mean() < 0.02
+    # --cleaner-weights takes .safetensors where torch is installed.
+    configured = CleanerRestorer(threads=1)
+    configured.configure(CleanerOptions(weights=TORCH_WEIGHTS, precision="fp32"))
+    assert configured.backend == "torch" and configured.availability().ok
 
 
-#: Fingerprint of the shipped weights on :func:`_pattern` (float32, one thread):
-#: mean, standard deviation and a few pixels of the restored gray image.
-FINGERPRINT: dict[str, Any] = {
-    "mean": 0.81711,
-    "std": 0.34209,
-    "pixels": {
-        (5, 5): 0.9677,
-        (20, 3): 0.0,
-        (20, 9): 1.0,
-        (50, 60): 0.0512,
-        (28, 78): 0.7773,
-        (59, 49): 0.8048,
-        (95, 95): 0.4667,
-    },
-}
+def test_export_writes_a_model_the_runtime_runs_like_torch(tmp_path: Path) -> None:
+    """python -m tair_workbench.cleaner.export: dynamic batch and sides, checked
+    against torch; the restorer pads odd sides as the network does."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from tair_workbench.cleaner.export import main
 
+    torch.manual_seed(0)
+    model = CleanerNet(CleanerConfig(channels=(8, 16), blocks=(1, 1), contrast_input=True))
+    torch.nn.init.normal_(model.tail.weight, std=0.05)
+    files = save_model(model, tmp_path / "tiny.safetensors", metadata={"steps": 7})
+    out = tmp_path / "export" / "tiny-model.onnx"
+    assert main(["--weights", str(files.weights), "-o", str(out)]) == 0
+    config = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert config["steps"] == 7 and config["architecture"]["contrast_input"] is True
+    assert config["onnx"]["multiple"] == model.multiple == 8
+    assert config["onnx"]["max_abs_diff_to_torch"] < 1e-4
 
-def test_shipped_weights_are_small_and_described() -> None:
-    assert DEFAULT_WEIGHTS.is_file(), "the cleaner weights must ship with the package"
-    assert DEFAULT_WEIGHTS.stat().st_size < 12_000_000
-    meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
-    assert meta["command"].startswith("python -m tair_ocr.cleaner.train")
-    assert meta["steps"] > 0
-    card = DEFAULT_WEIGHTS.parent / "MODEL_CARD.md"
-    assert card.is_file() and "python -m tair_ocr.cleaner.train" in card.read_text()
-
-
-def test_shipped_weights_fingerprint() -> None:
-    restorer = CleanerRestorer(threads=1, precision="fp32")
-    assert restorer.availability().ok
-    out = restorer.restore(_pattern()).images
-    assert out.shape == (1, 3, 96, 96)
-    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])
-    gray = out[0, 0].numpy().astype(np.float64)
-    assert gray.min() >= 0.0 and gray.max() <= 1.0
-    assert gray.mean() == pytest.approx(FINGERPRINT["mean"], abs=2e-3)
-    assert gray.std() == pytest.approx(FINGERPRINT["std"], abs=2e-3)
-    for (yy, xx), value in FINGERPRINT["pixels"].items():
-        assert gray[yy, xx] == pytest.approx(value, abs=5e-3), (yy, xx)
-
-
-def test_shipped_weights_restore_text_towards_clean() -> None:
-    """On a blurred, noisy, shaded page of a held-out font, the output is much
-    closer to the clean page than the input (and ink stays ink)."""
-    from tair_ocr.synthetic import degrade
-
-    # The shipped weights were trained when motion blur was 5-12 px (the kind now
-    # draws 8-20 px, and past ~17 px these weights no longer bring the page closer to
-    # the clean one): test them on the last validation seed inside their range.
-    blank = Image.new("L", (32, 32), 255)
-
-    def length(seed: int) -> float:
-        return float(degrade(blank, "motion_blur", seed=seed, dpi=300).params["length"])  # type: ignore[arg-type]
-
-    seed = next(s for s in reversed(VALIDATION_SEEDS) if length(s) <= 12.0)
-    pair = make_pair(
-        seed,
-        kind="motion_blur",
-        fonts=[HELD_OUT_FONTS[0]],
-        size_in=(2.0, 1.5),
-        hi_dpi=300.0,
-        font_pt=10.0,
-        layout="paragraphs",
-    )
-    x = torch.from_numpy(pair.input)[None, None].expand(1, 3, -1, -1).contiguous()
-    out = CleanerRestorer(threads=1, precision="fp32").restore(x).images[0, 0].numpy()
-    before = np.abs(pair.input - pair.target).mean()
-    after = np.abs(out - pair.target).mean()
-    assert after < 0.8 * before
-    ink = pair.target < 0.3
-    assert out[ink].mean() < 0.45 and out[~ink].mean() > 0.85
-
-
-def test_bf16_matches_fp32_closely() -> None:
-    x = _pattern()
-    fp32 = CleanerRestorer(threads=1, precision="fp32").restore(x).images
-    bf16 = CleanerRestorer(threads=1, precision="bf16").restore(x).images
-    assert (fp32 - bf16).abs().mean() < 0.02
+    loaded, _ = load_model(files.weights)
+    onnx = CleanerRestorer(weights=out, threads=1)
+    rng = np.random.default_rng(1)
+    for shape in ((3, 1, 40, 24), (1, 1, 37, 50), (2, 1, 5, 3)):
+        x = rng.random(shape, dtype=np.float32)
+        with torch.inference_mode():
+            expected = loaded(torch.from_numpy(x)).clamp(0, 1).numpy()
+        got = onnx.restore(x).images
+        assert got.shape == shape and np.abs(got - expected).max() < 1e-5, shape
 
 
 # ---------------------------------------------------------------------- data
@@ -308,7 +260,7 @@ def test_train_script_checkpoints_resumes_and_exports(tmp_path: Path) -> None:
     assert state["step"] == 3 and state["pool"]["pages_made"] == 3
     options.steps = 5
     exported = tmp_path / "w" / "cleaner.safetensors"
-    train(options, export=exported, command="python -m tair_ocr.cleaner.train --steps 5")
+    train(options, export=exported, command="python -m tair_workbench.cleaner.train --steps 5")
     log = [json.loads(line) for line in (options.out / "log.jsonl").read_text().splitlines()]
     assert {"event": "resumed", "step": 3} in log
     model, meta = load_model(exported)
@@ -362,63 +314,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert meta["steps"] == 1
 
 
-# ---------------------------------------------------------------------- restorer plugin
-
-
-def test_registered_and_picked_by_auto_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tair_ocr.restorers import selection
-
-    assert "tair_ocr.restorers.cleaner" in DEFAULT_PLUGINS
-    pm = PluginManager(autoload=False)
-    assert "cleaner" in pm.restorers
-    monkeypatch.setattr(selection, "_cuda_available", lambda: False)
-    restorer, why = selection.choose_restorer(pm.restorers)
-    assert restorer.name == "cleaner", why
-
-
-def test_availability_and_options(tmp_path: Path) -> None:
-    missing = CleanerRestorer(weights=tmp_path / "none.safetensors")
-    assert not missing.availability().ok
-    restorer = CleanerRestorer()
-    with pytest.raises(UsageError):
-        restorer.configure({"cleaner_threads": 0})
-    with pytest.raises(UsageError):
-        restorer.configure({"cleaner_weights": str(tmp_path / "nope.safetensors")})
-    with pytest.raises(UsageError):
-        restorer.configure({"cleaner_precision": "fp8"})
-    with pytest.raises(UsageError):
-        CleanerRestorer(precision="half")
-
-
-def test_model_loaded_once_and_kept() -> None:
-    restorer = CleanerRestorer(threads=1)
-    first = restorer.model()
-    restorer.restore(torch.rand(1, 3, 32, 32))
-    assert restorer.model() is first
-
-
-def test_restores_a_page_through_the_tile_stage() -> None:
-    pair = make_pair(
-        VALIDATION_SEEDS[-2],
-        kind="defocus",
-        fonts=[HELD_OUT_FONTS[1]],
-        size_in=(2.5, 1.5),
-        hi_dpi=300.0,
-        font_pt=10.0,
-        layout="paragraphs",
-    )
-    image = Image.fromarray(np.round(pair.input * 255).astype(np.uint8), "L")
-    page = Page(source=Path("x.png"), index=0, image=image, dpi=300.0)
-    restored = restore_page(page, CleanerRestorer(threads=1), scale=1.0)
-    out = np.asarray(restored.page.image, np.float32) / 255
-    assert out.shape == pair.target.shape
-    assert restored.counters["tiles_restored"] >= 1
-    assert np.abs(out - pair.target).mean() < np.abs(pair.input - pair.target).mean()
-    assert math.isfinite(float(out.mean()))
-
-
 def test_kind_weights_steer_the_degradations_drawn() -> None:
-    from tair_ocr.cleaner.data import TRAIN_KINDS
+    from tair_workbench.cleaner.data import TRAIN_KINDS
 
     weights = parse_kind_weights("lowres_jpeg=0.3, clean=0")
     assert weights is not None
@@ -431,19 +328,3 @@ def test_kind_weights_steer_the_degradations_drawn() -> None:
     only_fax = {name: 0.0 for name in TRAIN_KINDS} | {"fax": 1.0}
     kinds = {page_patches(seed, None, 64, 2, only_fax)[1] for seed in (1000, 1001)}
     assert kinds == {"fax"}
-
-
-def test_binary_fax_pages_are_despeckled_not_sent_through_the_network() -> None:
-    from tair_ocr.restorers.classical import ClassicalRestorer
-    from tair_ocr.synthetic import degrade, render_page
-
-    fax = degrade(render_page(seed=77, size=(3.0, 2.0)), "fax", seed=77).image.convert("L")
-    page = Page(source=Path("fax.png"), index=0, image=fax, dpi=300.0)
-    cleaned = np.asarray(restore_page(page, CleanerRestorer(threads=1), scale=1.0).page.image)
-    classical = np.asarray(restore_page(page, ClassicalRestorer(), scale=1.0).page.image)
-    assert np.array_equal(cleaned, classical)
-    # ... while a grey page still goes through the network.
-    gray = Image.fromarray(np.asarray(fax, np.uint8) // 2 + 100)
-    restorer = CleanerRestorer(threads=1)
-    restore_page(Page(source=Path("g.png"), index=0, image=gray, dpi=300.0), restorer, scale=1.0)
-    assert restorer._binary_page is None

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pymupdf
 import pytest
-import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
@@ -235,9 +234,9 @@ class CountingCopy(Restorer):
     def __init__(self) -> None:
         self.tiles = 0
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         self.tiles += tiles.shape[0]
-        return RestoredTiles(images=tiles.clone(), words=[[] for _ in tiles])
+        return RestoredTiles(images=tiles.copy(), words=[[] for _ in tiles])
 
 
 class Components:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer
@@ -75,11 +74,11 @@ class Copy(Restorer):
     def restore_page_hint(self, page: np.ndarray) -> None:
         self.hints.append(page)
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         self.calls += 1
         if self.scale > 1:
-            tiles = torch.nn.functional.interpolate(tiles, scale_factor=self.scale, mode="nearest")
-        return RestoredTiles(images=tiles.clone(), words=[[] for _ in tiles])
+            tiles = tiles.repeat(self.scale, axis=2).repeat(self.scale, axis=3)
+        return RestoredTiles(images=tiles.copy(), words=[[] for _ in tiles])
 
 
 class Identity(Copy):
@@ -256,7 +255,7 @@ class Fake(Restorer):
     def availability(self) -> Availability:
         return self._availability
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         return RestoredTiles(images=tiles)
 
 
@@ -352,7 +351,7 @@ def test_pipeline_reads_small_text_at_the_working_scale():
 MEMORY_SCRIPT = textwrap.dedent(
     """
     import json, resource, time
-    import numpy as np, torch
+    import numpy as np
     from pathlib import Path
     from PIL import Image
     from tair_ocr.components import Restorer, RestoredTiles
@@ -375,7 +374,7 @@ MEMORY_SCRIPT = textwrap.dedent(
     image = Image.fromarray(small).resize((w, h), Image.Resampling.NEAREST)
     del small
     page = Page(source=Path("big.png"), index=0, image=image, dpi=600)
-    # Warm up torch and the allocator on a small page: only the page counts.
+    # Warm up the allocator on a small page: only the page counts.
     warm = Page(source=Path("warm.png"), index=0, image=image.crop((0, 0, 1200, 1200)), dpi=600)
     restore_page(warm, Invert(), scale=1.0)
     before = rss_mb()
@@ -414,8 +413,8 @@ def test_large_pages_are_restored_in_bounded_memory():
 
 
 def test_binary_pages_keep_their_resolution_unless_text_is_tiny() -> None:
-    from tair_ocr.synthetic import render_page
     from tair_ocr.working_scale import MIN_BINARY_X_HEIGHT, auto_scale, is_binary
+    from tair_workbench.synthetic import render_page
 
     gray = render_page(seed=5, size=(4.0, 3.0), dpi=200, font_pt=9.0).image.convert("L")
     factor, text = auto_scale(gray)
@@ -433,7 +432,7 @@ class Inverter(Copy):
 
     tile_size = 512
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         self.calls += 1
         return RestoredTiles(images=1.0 - tiles, words=[[] for _ in tiles])
 
@@ -518,9 +517,9 @@ class Whitener(Copy):
     tile_size = 512
     blank_paper = 1.0
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         self.calls += 1
-        return RestoredTiles(images=torch.ones_like(tiles), words=[[] for _ in tiles])
+        return RestoredTiles(images=np.ones_like(tiles), words=[[] for _ in tiles])
 
 
 def test_blank_tiles_become_paper_for_restorers_that_whiten_it():

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tair_ocr.errors import ExitCode, UsageError
-from tair_ocr.synthetic import (
+from tair_workbench.synthetic import (
     DEGRADATION_KINDS,
     LAYOUTS,
     Degraded,
@@ -23,8 +23,8 @@ from tair_ocr.synthetic import (
     sample_text,
     synthesize,
 )
-from tair_ocr.synthetic import text as T
-from tair_ocr.synthetic.__main__ import main as synthetic_main
+from tair_workbench.synthetic import text as T
+from tair_workbench.synthetic.__main__ import main as synthetic_main
 
 from .conftest import SAMPLES, requires_tesseract
 

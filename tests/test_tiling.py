@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -32,6 +30,7 @@ from tair_ocr.tiling import (
     deduplicate_words,
     extract_tile,
     reflect_indices,
+    upsample_tile,
 )
 
 FAST = settings(max_examples=40, deadline=None)
@@ -49,25 +48,25 @@ class Recorder(Restorer):
     batch_size = 4
 
     def __init__(self) -> None:
-        self.batches: list[torch.Tensor] = []
+        self.batches: list[np.ndarray] = []
 
-    def transform(self, tiles: torch.Tensor) -> torch.Tensor:
-        return tiles.clone()
+    def transform(self, tiles: np.ndarray) -> np.ndarray:
+        return tiles.copy()
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        self.batches.append(tiles.clone())
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        self.batches.append(tiles.copy())
         return RestoredTiles(images=self.transform(tiles), words=[[] for _ in tiles])
 
 
 class Upsampler(Recorder):
-    """Upsamples each tile by ``scale`` with a torch interpolation kernel."""
+    """Upsamples each tile by ``scale`` with an interpolation kernel."""
 
     def __init__(self, scale: int, mode: str) -> None:
         super().__init__()
         self.scale = scale  # type: ignore[misc]  # instance value for the test
         self.mode = mode
 
-    def transform(self, tiles: torch.Tensor) -> torch.Tensor:
+    def transform(self, tiles: np.ndarray) -> np.ndarray:
         return upsample(tiles, self.scale, self.mode)
 
 
@@ -77,17 +76,17 @@ class Offsetter(Recorder):
     def __init__(self, amplitude: float, seed: int = 0) -> None:
         super().__init__()
         self.amplitude = amplitude
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = np.random.default_rng(seed)
 
-    def transform(self, tiles: torch.Tensor) -> torch.Tensor:
-        offsets = (torch.rand(len(tiles), 1, 1, 1, generator=self.generator) * 2 - 1) * (
+    def transform(self, tiles: np.ndarray) -> np.ndarray:
+        offsets = (self.generator.random((len(tiles), 1, 1, 1), np.float32) * 2 - 1) * (
             self.amplitude
         )
         return tiles + offsets  # no clamp: the stitcher clamps
 
 
 class Darkener(Recorder):
-    def transform(self, tiles: torch.Tensor) -> torch.Tensor:
+    def transform(self, tiles: np.ndarray) -> np.ndarray:
         return tiles * 0.5
 
 
@@ -101,12 +100,12 @@ class MarkSpotter(Recorder):
         self.scale = scale  # type: ignore[misc]
         self.full_area = full_area
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        self.batches.append(tiles.clone())
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        self.batches.append(tiles.copy())
         s = self.scale
         words: list[list[SpottedWord]] = []
         for tile in tiles:
-            labels, _ = ndimage.label(tile[0].numpy() < 0.5)
+            labels, _ = ndimage.label(tile[0] < 0.5)
             found = []
             for sl in ndimage.find_objects(labels):
                 y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
@@ -127,7 +126,7 @@ class OutOfMemory(Recorder):
         self.attempts: list[int] = []
         self.batch_size = 8
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         self.attempts.append(len(tiles))
         if len(tiles) > self.limit:
             raise self.error("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -137,12 +136,31 @@ class OutOfMemory(Recorder):
 # ---------------------------------------------------------------------- helpers
 
 
-def upsample(tiles: torch.Tensor, scale: int, mode: str) -> torch.Tensor:
+def upsample(tiles: np.ndarray, scale: int, mode: str) -> np.ndarray:
+    """N×C×H×W float tiles ``scale`` times larger: nearest, bilinear or bicubic
+    (pixel-centre aligned, edge pixels repeated past the border). Bicubic is the
+    framework's own kernel (the one blank tiles get), unclamped values clamped."""
     if scale == 1:
-        return tiles.clone()
+        return tiles.copy()
     if mode == "nearest":
-        return F.interpolate(tiles, scale_factor=scale, mode="nearest")
-    return F.interpolate(tiles, scale_factor=scale, mode=mode, align_corners=False)
+        return tiles.repeat(scale, axis=2).repeat(scale, axis=3)
+    if mode == "bicubic":
+        return np.stack([upsample_tile(t, scale) for t in tiles])
+    rows, cols = _linear_matrix(tiles.shape[2], scale), _linear_matrix(tiles.shape[3], scale)
+    return np.matmul(np.matmul(rows, tiles), cols.T)
+
+
+def _linear_matrix(size: int, scale: int) -> np.ndarray:
+    """Bilinear upsampling along one axis, as a (size·scale)×size matrix."""
+    source = np.maximum((np.arange(size * scale) + 0.5) / scale - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(int), size - 1)
+    high = np.minimum(low + 1, size - 1)
+    t = source - low
+    matrix = np.zeros((size * scale, size), np.float32)
+    rows = np.arange(size * scale)
+    np.add.at(matrix, (rows, low), 1 - t)
+    np.add.at(matrix, (rows, high), t)
+    return matrix
 
 
 def make_page(array: np.ndarray) -> Page:
@@ -304,17 +322,20 @@ def test_tiled_upsampling_equals_upsampling_the_whole_page(
     # An overlap of 8+ leaves 2+ px of context at tile edges: a bicubic kernel's reach.
     overlap = 8 + int(overlap_share * ((size - 1) // 2 - 8))
     # Blank tiles are upsampled bicubically by the framework: give this kernel some.
-    blank_share = 0.4 if mode == "bicubic" else 0.0
-    array = random_page(seed, width, height, rgb, blank_share)
-    result = run(array, Upsampler(scale, mode), tile_size=size, overlap=overlap)
+    # Other kernels must see every tile: noise is not reliably "not blank" (on an
+    # RGB noise page, luma averages the channels and the 3×3 blur the pixels, so
+    # now and then a tile stays within the detector's ±40 and is skipped).
+    bicubic = mode == "bicubic"
+    array = random_page(seed, width, height, rgb, 0.4 if bicubic else 0.0)
+    result = run(array, Upsampler(scale, mode), tile_size=size, overlap=overlap, skip_blank=bicubic)
     out = pixels(result).astype(np.int16)
 
     chw = array[None, None] if not rgb else array.transpose(2, 0, 1)[None]
-    whole = upsample(torch.from_numpy(chw.copy()).float() / 255, scale, mode)
-    expected = np.clip(np.floor(whole[0].numpy() * 255 + 0.5), 0, 255).astype(np.int16)
+    whole = upsample(chw.astype(np.float32) / 255, scale, mode)
+    expected = np.clip(np.floor(whole[0] * 255 + 0.5), 0, 255).astype(np.int16)
     expected = expected[0] if not rgb else expected.transpose(1, 2, 0)
     assert out.shape == expected.shape == (height * scale, width * scale, *array.shape[2:])
-    border = 3 * scale  # the page border: tiles mirror the page, torch clamps
+    border = 3 * scale  # the page border: tiles mirror the page, the kernel clamps
     diff = np.abs(out - expected)[border:-border, border:-border]
     assert diff.max() <= 1
     # Restored pixels map back to the page exactly.
@@ -367,9 +388,14 @@ def test_seams_are_not_sharper_than_the_inside_of_tiles():
     seams = _seam_columns(grid)
 
     def profile(ov):
-        restorer = Offsetter(0.15, seed=1)
-        out = pixels(run(array, restorer, tile_size=size, overlap=ov, skip_blank=False)) / 255.0
-        return np.abs(np.diff(out, axis=1)).mean(axis=0)  # mean |dx| per column
+        # Mean |dx| per column, over five draws of the tiles' offsets: the largest
+        # column of a single draw varies by several per cent from draw to draw.
+        steps = []
+        for seed in range(5):
+            restorer = Offsetter(0.15, seed=seed)
+            result = run(array, restorer, tile_size=size, overlap=ov, skip_blank=False)
+            steps.append(np.abs(np.diff(pixels(result) / 255.0, axis=1)).mean(axis=0))
+        return np.mean(steps, axis=0)
 
     blended = profile(overlap)
     assert blended[seams].mean() <= 1.05 * blended[~seams].mean()
@@ -477,7 +503,7 @@ def test_blank_tiles_are_skipped_and_left_untouched(rgb):
     assert len(inked) <= c["tiles_restored"] <= len(tinted) <= 8
     assert c["tiles_skipped"] == len(grid) - c["tiles_restored"]
     # The restorer never saw a tile without ink.
-    received = torch.cat(restorer.batches)
+    received = np.concatenate(restorer.batches)
     assert len(received) == c["tiles_restored"]
     assert all(tile.min() < 0.5 for tile in received)
     # Pixels no restored tile covers are the input's, exactly.
@@ -501,8 +527,32 @@ def test_noisy_paper_margins_are_still_blank():
 # ---------------------------------------------------------------------- out of memory
 
 
-@pytest.mark.parametrize("error", [RuntimeError, MemoryError, torch.OutOfMemoryError])
+def _onnxruntime_allocation_failure() -> type[BaseException]:
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+
+    class Failure(RuntimeException):  # what onnxruntime raises: no MemoryError
+        def __init__(self, message: str) -> None:
+            super().__init__("Failed to allocate memory for requested buffer of size 1073741824")
+
+    return Failure
+
+
+def _torch_out_of_memory() -> type[BaseException]:
+    return pytest.importorskip("torch").OutOfMemoryError
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda: RuntimeError,
+        lambda: MemoryError,
+        _torch_out_of_memory,
+        _onnxruntime_allocation_failure,
+    ],
+    ids=["RuntimeError", "MemoryError", "torch", "onnxruntime"],
+)
 def test_out_of_memory_halves_the_batch(error):
+    error = error()
     array = random_page(3, 200, 150, rgb=True, blank_share=0.0)
     restorer = OutOfMemory(limit=2, error=error)
     result = run(array, restorer, tile_size=32, overlap=8)
@@ -551,3 +601,78 @@ def test_restorer_breaking_the_contract_is_a_plugin_error(images, words, message
 
     with pytest.raises(PluginError, match=message):
         run(random_page(1, 64, 64, False, 0.0), Bad(), tile_size=32, overlap=8)
+
+
+def test_restorer_returning_other_arrays_is_a_plugin_error():
+    class ListReturner(Recorder):
+        def restore(self, tiles):
+            return RestoredTiles(images=tiles.tolist(), words=[[] for _ in tiles])
+
+    with pytest.raises(PluginError, match="numpy array"):
+        run(random_page(1, 64, 64, False, 0.0), ListReturner(), tile_size=32, overlap=8)
+
+
+class GrayRecorder(Recorder):
+    """A 1-channel restorer that returns its gray tiles darkened."""
+
+    channels = 1
+
+    def transform(self, tiles: np.ndarray) -> np.ndarray:
+        assert tiles.shape[1] == 1 and tiles.dtype == np.float32
+        return tiles * 0.5
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_gray_restorers_get_one_channel_tiles(rgb):
+    """A 1-channel restorer gets N×1×H×W batches: a gray page's own values (never
+    replicated to three channels and reduced again), an RGB page's BT.601 luma; its
+    gray output is written to every channel of an RGB page."""
+    array = random_page(4, 90, 70, rgb=rgb, blank_share=0.0)
+    restorer = GrayRecorder()
+    result = run(array, restorer, tile_size=32, overlap=8, skip_blank=False)
+    assert restorer.batches and all(b.shape[1:] == (1, 32, 32) for b in restorer.batches)
+    first = restorer.batches[0][0, 0]  # the top-left tile: no padding
+    if rgb:
+        luma = array[:32, :32] @ np.array([0.299, 0.587, 0.114]) / 255
+        assert np.abs(first - luma).max() < 1e-6
+    else:
+        assert np.array_equal(first, array[:32, :32].astype(np.float32) / 255)
+    out = pixels(result).astype(np.int16)
+    gray = np.asarray(make_page(array).image.convert("L"), np.int16) if rgb else array
+    assert result.page.image.mode == ("RGB" if rgb else "L")
+    if rgb:
+        assert (out[..., 0] == out[..., 1]).all() and (out[..., 0] == out[..., 2]).all()
+        out = out[..., 0]
+    assert np.abs(out - np.floor(gray * 0.5 + 0.5)).max() <= 1
+
+
+def test_three_channel_restorers_get_gray_pages_replicated():
+    array = random_page(5, 60, 50, rgb=False, blank_share=0.0)
+    restorer = Recorder()
+    assert restorer.channels == 3
+    result = run(array, restorer, tile_size=32, overlap=8, skip_blank=False)
+    batch = restorer.batches[0]
+    assert batch.shape[1] == 3 and batch.dtype == np.float32
+    assert np.array_equal(batch[:, 0], batch[:, 1]) and np.array_equal(batch[:, 0], batch[:, 2])
+    np.testing.assert_array_equal(pixels(result), array)
+
+
+@pytest.mark.parametrize("channels", [0, 2, 4, True])
+def test_restorer_declaring_other_channels_is_a_plugin_error(channels):
+    restorer = Recorder()
+    restorer.channels = channels  # type: ignore[misc]
+    with pytest.raises(PluginError, match="channels"):
+        run(random_page(1, 64, 64, False, 0.0), restorer, tile_size=32, overlap=8)
+
+
+def test_bicubic_blank_tiles_match_torch_interpolation():
+    """The framework upsamples blank tiles itself, with numpy: torch's bicubic
+    ``interpolate(align_corners=False)`` is the reference it reproduces."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for shape, scale in (((3, 40, 24), 2), ((1, 7, 5), 3), ((1, 1, 3), 4)):
+        tile = rng.random(shape, dtype=np.float32)
+        reference = torch.nn.functional.interpolate(
+            torch.from_numpy(tile)[None], scale_factor=scale, mode="bicubic", align_corners=False
+        )[0].clamp(0, 1)
+        assert np.abs(upsample_tile(tile, scale) - reference.numpy()).max() < 1e-5

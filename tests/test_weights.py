@@ -3,7 +3,7 @@
 * The manifest of the four published files (``shared/reference``; skipped when absent)
   is planned by the converter itself against the published model on ``meta``.
 * Tiny synthetic checkpoints in the published layout
-  (:mod:`tair_ocr.models.testing_checkpoints`) are converted, loaded and run, with the
+  (:mod:`tair_workbench.testing.checkpoints`) are converted, loaded and run, with the
   stage-3 file overriding base files built from *other* weights.
 * Broken inputs fail with one line naming the file and key.
 * diffusers' single-file converters are an oracle for the U-Net, VAE and text encoder.
@@ -19,12 +19,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-import torch
-from safetensors.torch import load_file
 
-from tair_ocr.cli import main
-from tair_ocr.errors import (
+# TeReDiff is the terediff extra (torch, diffusers, transformers, safetensors): without
+# it this module is skipped. The package's own imports below stay plain imports.
+torch = pytest.importorskip("torch")
+for _module in ("diffusers", "transformers", "safetensors"):
+    pytest.importorskip(_module)
+from safetensors.torch import load_file  # noqa: E402
+
+from tair_ocr.cli import main  # noqa: E402
+from tair_ocr.errors import (  # noqa: E402
     CorruptInputError,
     ExitCode,
     InputError,
@@ -33,8 +39,9 @@ from tair_ocr.errors import (
     UnsupportedInputError,
     UsageError,
 )
-from tair_ocr.models.configs import PUBLISHED_CONFIGS
-from tair_ocr.models.convert import (
+from tair_ocr.models.configs import PUBLISHED_CONFIGS  # noqa: E402
+from tair_ocr.models.pipeline_terediff import TeReDiffPipeline  # noqa: E402
+from tair_workbench.conversion.convert import (  # noqa: E402
     MODEL_COMPONENTS,
     ROLES,
     SOURCES,
@@ -43,14 +50,13 @@ from tair_ocr.models.convert import (
     plan_conversion,
     split_checkpoint,
 )
-from tair_ocr.models.key_mapping import PUBLISHED_LAYOUT
-from tair_ocr.models.pipeline_terediff import TeReDiffPipeline
-from tair_ocr.models.testing import TINY_CONFIGS, write_tiny_clip_tokenizer
-from tair_ocr.models.testing_checkpoints import (
+from tair_workbench.conversion.key_mapping import PUBLISHED_LAYOUT  # noqa: E402
+from tair_workbench.testing.checkpoints import (  # noqa: E402
     published_checkpoints,
     random_components,
     write_published_checkpoints,
 )
+from tair_workbench.testing.tiny_models import TINY_CONFIGS, write_tiny_clip_tokenizer  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "reference" / "terediff-manifest.json"
 
@@ -100,7 +106,7 @@ def plan_manifest(roles: tuple[str, ...]):
     return plan_conversion(checkpoints, shapes, tied, PUBLISHED_LAYOUT), checkpoints
 
 
-requires_manifest = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"{MANIFEST} not present")
+requires_manifest = pytest.mark.shared_data("reference/terediff-manifest.json")  # = MANIFEST
 
 
 @requires_manifest
@@ -210,17 +216,15 @@ def test_conversion_loads_exactly_the_stage3_weights(tiny: dict[str, Any]) -> No
 
 
 def test_the_restorer_runs_on_the_converted_folder(tiny: dict[str, Any]) -> None:
-    from tair_ocr.restorers.terediff import TeReDiffRestorer
+    from tair_ocr.restorers.terediff import TeReDiffOptions, TeReDiffRestorer
 
     restorer = TeReDiffRestorer()
-    restorer.configure(
-        {"terediff_weights": tiny["out"], "terediff_device": "cpu", "terediff_steps": 1}
-    )
+    restorer.configure(TeReDiffOptions(weights=tiny["out"], device="cpu", steps=1))
     assert restorer.availability().ok
     assert restorer.weights_folder()[0] == tiny["out"]
-    tile = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    tile = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)).numpy()
     result = restorer.restore(tile)
-    assert result.images.shape == (2, 3, 64, 64) and torch.isfinite(result.images).all()
+    assert result.images.shape == (2, 3, 64, 64) and np.isfinite(result.images).all()
     assert len(result.words) == 2
     assert_same_weights(restorer.pipeline(), tiny["stage3"])
 
@@ -262,7 +266,7 @@ def test_missing_buffers_are_recomputed_and_listed(tiny: dict[str, Any], tmp_pat
 
 @pytest.mark.parametrize("dtype", [pytest.param("fp16", marks=pytest.mark.slow), "bf16"])
 def test_half_precision_folders(tiny: dict[str, Any], tmp_path: Path, dtype: str) -> None:
-    from tair_ocr.models.convert import check_weights_folder
+    from tair_ocr.models.weights_check import check_weights_folder
 
     convert(tiny, {"terediff": tiny["files"]["terediff"]}, tmp_path / "out", dtype=dtype)
     check = check_weights_folder(tmp_path / "out")
@@ -412,7 +416,7 @@ def test_shape_mismatch_names_the_file_key_and_both_shapes(
 def test_unused_keys_and_unfilled_parameters_need_an_explicit_allowance(
     tiny: dict[str, Any], tmp_path: Path
 ) -> None:
-    from tair_ocr.models.convert import check_weights_folder
+    from tair_ocr.models.weights_check import check_weights_folder
 
     files = stage3(tiny)
     files["cldm"]["unet.bogus.weight"] = torch.zeros(2)
@@ -447,8 +451,8 @@ def test_full_unpickling_only_when_asked(
     import logging
 
     # A CLI run earlier in the session (-q) may have raised the level or stopped propagation.
-    monkeypatch.setattr(logging.getLogger("tair_ocr"), "propagate", True)
-    caplog.set_level(logging.WARNING, logger="tair_ocr")
+    monkeypatch.setattr(logging.getLogger("tair_workbench"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="tair_workbench")
     path = saved(tmp_path, {**stage3(tiny), "args": argparse.Namespace(lr=1e-5)})
     with pytest.raises(UnsupportedInputError, match=f"{path}: holds pickled objects") as err:
         convert(tiny, {"terediff": path}, tmp_path / "out")
@@ -617,7 +621,7 @@ def test_cli_errors_are_one_line_with_exit_codes(
 def test_check_finds_missing_and_mismatching_tensors(tiny: dict[str, Any], tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
-    from tair_ocr.models.convert import check_weights_folder
+    from tair_ocr.models.weights_check import check_weights_folder
 
     folder = tmp_path / "weights"
     shutil.copytree(tiny["out"], folder)

@@ -471,20 +471,6 @@ def test_pdf_needs_a_source_file(tmp_path):
 # ---------------------------------------------------------------------- PDF from images
 
 
-def _image_loader_ready() -> bool:
-    try:
-        from tair_ocr.loaders.image import ImageLoader  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_image_loader = pytest.mark.skipif(
-    not _image_loader_ready(), reason="tair_ocr.loaders.image.ImageLoader is not available"
-)
-
-
-@needs_image_loader
 def test_png_source_becomes_a_page_showing_the_image(tmp_path):
     source = tmp_path / "scan.png"
     image = scan_image().convert("RGB")
@@ -504,7 +490,6 @@ def test_png_source_becomes_a_page_showing_the_image(tmp_path):
         assert np.abs(shown - np.asarray(image.convert("L"))).mean() < 2
 
 
-@needs_image_loader
 def test_two_frame_tiff_source(tmp_path):
     source = tmp_path / "fax.tif"
     first = scan_image()
@@ -520,7 +505,6 @@ def test_two_frame_tiff_source(tmp_path):
             assert_words_selectable(page, page_result)
 
 
-@needs_image_loader
 def test_jpeg_source_is_embedded_unchanged(tmp_path):
     source = tmp_path / "photo.jpg"
     scan_image().convert("RGB").save(source, quality=80, dpi=(DPI, DPI))
@@ -534,7 +518,6 @@ def test_jpeg_source_is_embedded_unchanged(tmp_path):
         assert_words_selectable(doc[0], result.pages[0])
 
 
-@needs_image_loader
 def test_jpeg_with_exif_rotation_is_shown_upright(tmp_path):
     source = tmp_path / "phone.jpg"
     upright = scan_image().convert("RGB")

@@ -6,17 +6,21 @@ is shared out over its words. A 0.9 from one is not a 0.9 from the other, so the
 cannot be compared or combined as they are. This package maps each engine's raw
 score to the probability that the word is read exactly right, with a monotone
 piecewise-linear map fitted (isotonic regression, pool adjacent violators) on pages
-of the project's synthetic generator; :mod:`tair_ocr.calibration.fit` fits them and
-``python -m tair_ocr.calibration fit`` writes them.
+of the project's synthetic generator. Fitting is workbench work: the workbench's
+``python -m tair_workbench.calibration fit`` writes the data files (it needs
+``pip install -e '.[train]'``); ``python -m tair_ocr.calibration show`` summarises them.
 
-The fitted maps ship as ``data/<engine>.json``, one file per engine holding both
-*conditions*: ``original`` (the page as loaded) and ``restored`` (the page after a
-restorer). Within a condition there is a pooled map and, where the fitting data
-supported one, a map per word-length class (one- and two-letter words are misread
-differently from long ones); a length class without its own map uses the pooled one.
+The fitted maps ship as ``data/<engine>.json``, one file per engine holding its
+*conditions*: ``original`` (the page as loaded), ``restored`` and
+``restored-enlarged`` (the page after a restorer, at its size or enlarged). Restored
+conditions belong to the restorer whose output they were fitted on: the file's own
+(``fitting.restorer``) and any others under ``restorers``. Within a condition there
+is a pooled map and, where the fitting data supported one, a map per word-length
+class (one- and two-letter words are misread differently from long ones); a length
+class without its own map uses the pooled one.
 
-This module is the runtime side: it imports no torch, no synthetic generator and no
-pipeline, only :mod:`tair_ocr.results`.
+This module is the runtime side: it imports no torch, no synthetic generator, no
+workbench and no pipeline, only :mod:`tair_ocr.results`.
 """
 
 from __future__ import annotations
@@ -241,39 +245,39 @@ def data_path(engine: str) -> Path | None:
     return Path(str(resources.files(__name__).joinpath("data", f"{engine}.json")))
 
 
-def read_calibrations(path: Path | str) -> dict[str, Calibration]:
+def read_calibrations(path: Path | str, restorer: str | None = None) -> dict[str, Calibration]:
     """Every condition's calibration in the data file ``path`` (condition -> map).
 
     The file is ``{"format": 1, "engine": ..., "fitting": {...}, "conditions":
-    {"original": {...}, "restored": {...}}}``; see :meth:`Calibration.to_dict`.
+    {"original": {...}, "restored": {...}}}``; see :meth:`Calibration.to_dict`. Its
+    restored conditions were fitted on the output of ``fitting.restorer``; the
+    restored conditions of other restorers sit under ``"restorers": {name:
+    {"fitting": {...}, "conditions": {...}}}``. With ``restorer``, the restored
+    conditions are that restorer's (none when it was never fitted).
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: calibration format {data.get('format')!r} is not supported")
     engine = str(data["engine"])
+    conditions = dict(data.get("conditions", {}))
+    if restorer is not None and restorer != (data.get("fitting") or {}).get("restorer"):
+        other = (data.get("restorers") or {}).get(restorer) or {}
+        conditions = {
+            "original": conditions["original"],
+            **{c: e for c, e in (other.get("conditions") or {}).items() if c != "original"},
+        }
     return {
         condition: Calibration.from_dict(engine, condition, entry)
-        for condition, entry in data.get("conditions", {}).items()
+        for condition, entry in conditions.items()
     }
 
 
 @cache
-def _shipped(engine: str) -> dict[str, Calibration]:
+def _shipped(engine: str, restorer: str | None = None) -> dict[str, Calibration]:
     path = data_path(engine)
     if path is None or not path.is_file():
         return {}
-    return read_calibrations(path)
-
-
-@cache
-def _fitted_restorer(engine: str) -> str | None:
-    """The restorer whose output the shipped ``restored`` conditions were fitted on."""
-    path = data_path(engine)
-    if path is None or not path.is_file():
-        return None
-    fitting = json.loads(path.read_text(encoding="utf-8")).get("fitting") or {}
-    restorer = fitting.get("restorer")
-    return str(restorer) if restorer else None
+    return read_calibrations(path, restorer)
 
 
 @cache
@@ -282,18 +286,16 @@ def load_calibration(
 ) -> Calibration | None:
     """The shipped calibration of ``engine`` for ``condition``, or None.
 
-    None when no data ships for the engine (third-party engines). A
-    ``"restored-enlarged"`` calibration falls back to ``"restored"``, and that one to
-    ``"original"``, when the file has none: an engine's scores drift less between
-    conditions than between engines. With ``restorer``, a restored condition is used
-    only when it was fitted on that restorer's output (another restorer's pixels
-    read differently), else ``"original"``.
+    None when no data ships for the engine (third-party engines). With
+    ``restorer``, a restored condition is the one fitted on that restorer's output
+    (another restorer's pixels read differently). A ``"restored-enlarged"``
+    calibration falls back to ``"restored"``, and that one to ``"original"``, when
+    none was fitted: an engine's scores drift less between conditions than between
+    engines.
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
-    found = _shipped(engine)
-    if condition != "original" and restorer is not None and restorer != _fitted_restorer(engine):
-        return found.get("original")
+    found = _shipped(engine, restorer if condition != "original" else None)
     if condition == "restored-enlarged" and condition not in found:
         condition = "restored"
     return found.get(condition) or found.get("original")

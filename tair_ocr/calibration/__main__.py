@@ -1,68 +1,43 @@
-"""Command line of the word-confidence calibration.
+"""Command line of the shipped word-confidence calibrations (runtime side).
 
-python -m tair_ocr.calibration fit --engines tesseract,rapidocr --pages-per-kind 3 \\
-    --out tair_ocr/calibration/data --restorer cleaner --jobs 2
 python -m tair_ocr.calibration show [ENGINE ...]
+
+Fitting new calibrations is workbench work:
+``python -m tair_workbench.calibration fit ...`` (see :mod:`tair_ocr.calibration`).
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tair_ocr.calibration.fit import (
-        DEFAULT_LENGTH_CLASSES,
-        MIN_BLOCK_WORDS,
-        MIN_CLASS_WORDS,
-    )
-
     parser = argparse.ArgumentParser(
         prog="python -m tair_ocr.calibration",
-        description="Fit or show the per-engine word-confidence calibrations.",
+        description="Show the shipped per-engine word-confidence calibrations. To fit "
+        "them, use the workbench: python -m tair_workbench.calibration fit.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser(
-        "fit",
-        help="read synthetic pages with each engine and fit its calibration",
-        description="Read synthetic pages of every degradation kind with each engine "
-        "(and, with --restorer, the restored pages), label the words against the ground "
-        "truth, fit isotonic maps and write <out>/<engine>.json.",
-    )
-    fit.add_argument("--engines", default="tesseract,rapidocr", help="comma-separated engines")
-    fit.add_argument("--pages-per-kind", type=int, default=2, help="pages per degradation kind")
-    fit.add_argument("--out", default=str(Path(__file__).parent / "data"), help="output folder")
-    fit.add_argument(
-        "--restorer", default=None, help="also fit the 'restored' condition with this restorer"
-    )
-    fit.add_argument("--jobs", type=int, default=1, help="pages read side by side")
-    fit.add_argument("--kinds", default=None, help="comma-separated kinds (default: all)")
-    fit.add_argument(
-        "--length-classes",
-        default=",".join(DEFAULT_LENGTH_CLASSES),
-        help="word-length classes tried for maps of their own (e.g. 1-2,3+)",
-    )
-    fit.add_argument("--min-class-words", type=int, default=MIN_CLASS_WORDS)
-    fit.add_argument("--min-block-words", type=int, default=MIN_BLOCK_WORDS)
-    fit.add_argument("--save-readings", default=None, help="also save the labelled words (JSONL)")
-    fit.add_argument(
-        "--from-readings", default=None, help="refit from a --save-readings file, reading nothing"
-    )
     show = commands.add_parser("show", help="summarise the shipped calibrations")
     show.add_argument("engines", nargs="*", default=["tesseract", "rapidocr"])
+    show.add_argument(
+        "--restorer",
+        help="the restored conditions fitted on this restorer's output "
+        "(default: those the data file was fitted on first)",
+    )
     return parser
 
 
-def _show(engines: Sequence[str]) -> int:
+def show(engines: Sequence[str], restorer: str | None = None) -> int:
+    """Print one line per engine and condition: words, accuracy, held-out scores
+    (restored conditions: ``restorer``'s)."""
     from tair_ocr.calibration import CONDITIONS, load_calibration
 
     for engine in engines:
         for condition in CONDITIONS:
-            c = load_calibration(engine, condition)
+            c = load_calibration(engine, condition, restorer)
             if c is None:
                 print(f"{engine}: no calibration shipped")
                 break
@@ -81,12 +56,15 @@ def _show(engines: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "fit":
+        print(
+            "python -m tair_ocr.calibration: fitting moved to the workbench: "
+            "python -m tair_workbench.calibration fit ...",
+            file=sys.stderr,
+        )
+        return 2
     args = _parser().parse_args(argv)
-    if args.command == "show":
-        return _show(args.engines)
-    from tair_ocr.calibration.fit import main_fit
-
-    return main_fit(args, shlex.join(argv))
+    return show(args.engines, args.restorer)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Design, chosen for speed on a CPU (see ``weights/MODEL_CARD.md`` for measurements):
 
-* Gray in, gray out: documents are read in luminance. The restorer turns RGB tiles
-  into BT.601 luma and replicates the output to three channels.
+* Gray in, gray out: documents are read in luminance. The tile stage hands the
+  restorer gray tiles (BT.601 luma of RGB pages).
 * The image is folded into 4×4 blocks first (pixel unshuffle: H×W×1 -> H/4×W/4×16),
   so every convolution runs on a 16× smaller grid; pixel shuffle unfolds the
   result. Text strokes at the working scale (x-height about 16-30 px) are a few
@@ -133,6 +133,14 @@ class CleanerNet(nn.Module):
             # Reflection needs the pad to be smaller than the side; replicate otherwise.
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        out = self.forward_aligned(x)
+        return out[..., :h, :w] if ph or pw else out
+
+    def forward_aligned(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on an input whose sides are multiples of :attr:`multiple`
+        (no padding): the graph exported to ONNX, whose callers pad as
+        :meth:`forward` does (reflect, or replicate when the pad is not smaller
+        than the side, at the bottom and right)."""
         blocks = self.unshuffle(x - 0.5)
         if self.config.contrast_input:
             blocks = torch.cat([blocks, local_contrast(blocks)], dim=1)
@@ -145,8 +153,7 @@ class CleanerNet(nn.Module):
                 y = self.downs[i](y)
         for i in reversed(range(len(self.ups))):
             y = self.decoders[i](self.ups[i](y) + skips[i])
-        out = x + self.shuffle(self.tail(y))
-        return out[..., :h, :w] if ph or pw else out
+        return x + self.shuffle(self.tail(y))
 
 
 #: Half-width, in blocks, of the neighbourhood :func:`local_contrast` measures.

@@ -66,8 +66,8 @@ from PIL import Image, ImageFile, features
 
 from tair_ocr.components import LoadedDocument, Loader
 from tair_ocr.errors import CorruptInputError, InputError, UnsupportedInputError
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.page import DEFAULT_IMAGE_DPI, Page
-from tair_ocr.plugins import hookimpl
 
 #: Largest page (pixels) a loader delivers; bigger pages are downscaled with a warning.
 MAX_PAGE_PIXELS = 120_000_000
@@ -139,37 +139,55 @@ def normalize_image(image: Image.Image) -> tuple[Image.Image, float, bool, list[
 
 
 class ImageLoader(Loader):
-    """Raster images via Pillow; each TIFF frame is a page."""
+    """Raster images via Pillow; each TIFF frame is a page.
+
+    The format :meth:`accepts` found in a file's first bytes is remembered for the
+    :meth:`open` of that file that follows, so the pipeline's loader choice is the
+    only time its header is read and sniffed.
+    """
 
     name = "image"
     description = "PNG, JPEG, TIFF (multi-page), BMP, GIF, WebP, JPEG 2000, PNM images (Pillow)"
 
+    def __init__(self) -> None:
+        #: (path, format) of the last file accepted, until it is opened.
+        self._sniffed: tuple[Path, str] | None = None
+
     def accepts(self, path: Path, head: bytes) -> bool:
-        return sniff_format(head) is not None
+        fmt = sniff_format(head)
+        self._sniffed = (Path(path), fmt) if fmt is not None else None
+        return fmt is not None
 
     def open(self, path: Path, *, dpi: float) -> LoadedDocument:
         # ``dpi`` is for vector inputs; a raster image has its own resolution.
-        return ImageDocument(Path(path))
+        path = Path(path)
+        sniffed, self._sniffed = self._sniffed, None
+        return ImageDocument(path, fmt=sniffed[1] if sniffed and sniffed[0] == path else None)
 
 
 class ImageDocument(LoadedDocument):
-    """An opened image file. TIFF frames are decoded lazily, one per page."""
+    """An opened image file. TIFF frames are decoded lazily, one per page.
+
+    ``fmt`` is the file's format (:func:`sniff_format`) when already known.
+    """
 
     kind = "image"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fmt: str | None = None) -> None:
         self.path = path
         self._image: Image.Image | None = None
         self._ready: Page | None = None
-        image = _open(path)
+        image = _open(path, fmt)
         try:
             frames = _frame_count(image, path)
             self.page_count = frames if image.format == "TIFF" else 1
             if self.page_count > 1:
                 self._image = image  # kept open to seek from frame to frame
+                self.embeddable_jpeg = False
             else:
                 # Decode now: a damaged single image is an error of the whole input.
-                self._ready = _load_single(image, path, frames)
+                self._ready, as_stored = _load_single(image, path, frames)
+                self.embeddable_jpeg = image.format == "JPEG" and frames == 1 and as_stored
         except BaseException:
             image.close()
             raise
@@ -184,7 +202,7 @@ class ImageDocument(LoadedDocument):
             page, self._ready = self._ready, None
             if page is None:  # asked for again: decode again
                 image = _open(self.path)
-                page = _load_single(image, self.path, _frame_count(image, self.path))
+                page, _ = _load_single(image, self.path, _frame_count(image, self.path))
             yield page
 
     def _load_frame(self, image: Image.Image, index: int) -> Page:
@@ -225,20 +243,26 @@ def _pillow_switches() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
-def _open(path: Path) -> Image.Image:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(64)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    fmt = sniff_format(head)
+def _open(path: Path, fmt: str | None = None) -> Image.Image:
+    """Open ``path`` (not decoded yet) as ``fmt``, sniffed from its head when None."""
     if fmt is None:
-        raise UnsupportedInputError(f"{path}: not an image format this loader reads")
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(64)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        fmt = sniff_format(head)
+        if fmt is None:
+            raise UnsupportedInputError(f"{path}: not an image format this loader reads")
     try:
         with _pillow_switches():
             return Image.open(path, formats=[fmt])
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except MemoryError:
         raise
     except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error...
@@ -262,15 +286,19 @@ def _frame_count(image: Image.Image, path: Path) -> int:
         ) from exc
 
 
-def _load_single(image: Image.Image, path: Path, frames: int) -> Page:
-    """Decode and normalise a one-page image; the page owns what is left of it."""
+def _load_single(image: Image.Image, path: Path, frames: int) -> tuple[Page, bool]:
+    """Decode and normalise a one-page image; the page owns what is left of it.
+    Also says whether the page shows the file's pixels as stored (not converted,
+    rotated, resampled or decoded reduced)."""
+    size = image.size
     with image:  # closes the file; the pixels stay
         result, dpi, trusted, warnings = _normalize(image, label=str(path), consume=True)
+    as_stored = result is image and result.size == size
     if frames > 1 and image.format != "MPO":  # MPO: a camera's previews / stereo views
         warnings.append(
             f"{_format_name(image.format)} has {frames} frames; only the first was read"
         )
-    return _page(path, 0, result, dpi, trusted, warnings)
+    return _page(path, 0, result, dpi, trusted, warnings), as_stored
 
 
 def _seek(image: Image.Image, index: int, path: Path) -> None:

@@ -34,9 +34,9 @@ from PIL import Image
 
 from tair_ocr.components import LoadedDocument, Loader
 from tair_ocr.errors import CorruptInputError, EmptyInputError, EncryptedInputError, InputError
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.loaders.image import MAX_PAGE_PIXELS
 from tair_ocr.page import Page
-from tair_ocr.plugins import hookimpl
 
 log = logging.getLogger(__name__)
 

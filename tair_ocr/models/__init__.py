@@ -11,12 +11,13 @@ transformers themselves.
 ``text_encoder``           OpenCLIP ViT-H text tower as ``CLIPTextModel``; tokenizer
 ``configs``                the published configuration, as data; component builder
 ``scheduling``             DDPM schedule and respaced timesteps
-``key_mapping``            published checkpoint names → ours (shared with the converter)
 ``loading``                strict component save/load (safetensors + config.json)
-``convert``                published checkpoints → weights folder; folder check
+``weights_check``          is a weights folder complete and consistent? (headers only)
 ``weights_location``       where the weights folder is looked for (one resolver)
 ``pipeline_terediff``      ``TeReDiffPipeline``: the denoise-and-prompt loop
-``testing``                tiny random models for tests and plumbing benchmarks only
-``testing_checkpoints``    synthetic checkpoints in the published layout (tests only)
 =========================  ===========================================================
+
+Converting the published checkpoints into a weights folder (the key mapping, the
+converter) and the tiny random test models are workbench parts, outside the runtime
+(``tair_workbench.conversion``, ``tair_workbench.testing``).
 """

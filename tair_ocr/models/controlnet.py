@@ -17,7 +17,8 @@ Blocks are diffusers' own (``get_down_block``, ``UNetMidBlock2DCrossAttn``), so 
 parameter names are those of ``diffusers.ControlNetModel`` minus its
 ``controlnet_cond_embedding``. The published ldm-named keys (``input_blocks.*``,
 ``zero_convs.*``, ``middle_block_out.*``) map onto them with
-:func:`tair_ocr.models.key_mapping.map_controlnet_key`.
+``map_controlnet_key`` of the workbench's checkpoint converter
+(``tair_workbench.conversion.key_mapping``).
 """
 
 from __future__ import annotations

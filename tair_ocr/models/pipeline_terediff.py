@@ -262,7 +262,7 @@ class TeReDiffPipeline:
 
     def save_pretrained(self, folder: str | Path) -> None:
         """Write the weights folder :meth:`from_pretrained` reads."""
-        from tair_ocr import __version__
+        from tair_ocr._version import __version__
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ transformer blocks of OpenCLIP's text tower, followed by its final LayerNorm: on
 1024-d vector per token, 77 tokens. With :class:`transformers.CLIPTextModel` this is
 a 23-layer model whose ``last_hidden_state`` (final LayerNorm included) is exactly that
 output; block 23, ``text_projection`` and ``logit_scale`` of the published file are
-never used and are not built (see :mod:`tair_ocr.models.key_mapping`).
+never used and are not built (see the workbench's checkpoint converter,
+``tair_workbench.conversion.key_mapping``).
 
 Tokenizer: OpenCLIP's is the CLIP byte-level BPE (lower-cased, start 49406, end
 49407, padded with id 0 = ``"!"``, truncated to 77 with the end token kept). That is

@@ -17,7 +17,8 @@ What it does to a page, in order:
 
 What must agree between tiles (binary or not, noise level, ink and paper levels, the
 background filter size, the text size, the sharpening) is measured once per page in
-:meth:`ClassicalRestorer.restore_page_hint`; every tile is processed with those
+:meth:`ClassicalRestorer.page_hint` (whether the page is binary comes with the page's
+analysis, measured once for every stage); every tile is processed with those
 parameters. The background itself is computed per tile from the tile's own pixels
 (tiles carry no page position): a max filter only needs a neighbourhood, and shading
 changes slowly enough that neighbouring tiles agree where the tile stage blends them.
@@ -29,16 +30,13 @@ restorer works at scale 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer
-from tair_ocr.plugins import hookimpl
-from tair_ocr.working_scale import is_binary, luminance
-
-if TYPE_CHECKING:
-    import torch
+from tair_ocr.hookspecs import hookimpl
+from tair_ocr.page_analysis import PageAnalysis
+from tair_ocr.working_scale import is_binary
 
 __all__ = [
     "ClassicalRestorer",
@@ -102,13 +100,15 @@ class ClassicalRestorer(Restorer):
     :data:`SHARPEN_AMOUNT`, off) adds an unsharp mask of that amount and
     ``sharpen_sigma`` pixels. See the module docstring.
 
-    The page measured by :meth:`restore_page_hint` is instance state: one page at
+    The page measured by :meth:`page_hint` is instance state: one page at
     a time (the tile stage restores pages one after another in one thread).
     """
 
     name = "classical"
     description = "image processing without a model: shading, noise, faint ink, fax specks (CPU)"
     scale = 1
+    #: Gray in, gray out: RGB pages reach it as luma.
+    channels = 1
     batch_size = 8
     #: It turns paper white, so skipped (blank) tiles are written white too.
     blank_paper = 1.0
@@ -133,56 +133,72 @@ class ClassicalRestorer(Restorer):
 
     @property
     def page_params(self) -> PageParams | None:
-        """What the last :meth:`restore_page_hint` measured (None before any)."""
+        """What the last :meth:`page_hint` measured (None before any)."""
         return self._params
 
-    def restore_page_hint(self, page: np.ndarray) -> None:
-        """Measure the page (H×W×3 or H×W uint8) once; its tiles use the result."""
-        self._params = self._analyze(luminance(page))
+    def page_hint(self, page: PageAnalysis) -> None:
+        """Measure the page once (on its luminance; binary or not as its analysis
+        found); its tiles use the result."""
+        self._params = self._analyze(page.gray, binary=page.is_binary)
 
-    def _analyze(self, gray: np.ndarray) -> PageParams:
-        params = analyze_page(gray)
+    def restore_page_hint(self, page: np.ndarray) -> None:
+        """:meth:`page_hint` of a page given as pixels (H×W×3 or H×W uint8)."""
+        self.page_hint(PageAnalysis(page))
+
+    def _analyze(self, gray: np.ndarray, *, binary: bool | None = None) -> PageParams:
+        params = analyze_page(gray, binary=binary)
         if params.binary:
             return params
         return replace(params, sharpen_amount=self.sharpen, sharpen_sigma=self.sharpen_sigma)
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        """Restore N×3×H×W float tiles in [0, 1]; returns gray replicated to 3 channels.
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        """Restore N×1×H×W float tiles in [0, 1] (N×3×H×W RGB tiles are turned to
+        BT.601 luma first); returns N×1×H×W float32 gray.
 
         Without a page hint, each tile is measured on its own: consistent within
         a tile but not across tiles, so callers outside the tile stage still get
         a sensible result.
         """
-        import torch
-
-        if tiles.ndim != 4 or tiles.shape[1] not in (1, 3):
-            raise ValueError(f"expected N×3×H×W tiles, got shape {tuple(tiles.shape)}")
-        x = tiles.detach().to("cpu", torch.float32)
-        if x.shape[1] == 3:
-            x = x[:, 0] * _LUMA[0] + x[:, 1] * _LUMA[1] + x[:, 2] * _LUMA[2]
-        else:
-            x = x[:, 0]
-        gray = x.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
+        gray = _tiles_to_gray_uint8(tiles)
         out = np.empty(gray.shape, np.uint8)
         for i, tile in enumerate(gray):
             params = self._params if self._params is not None else self._analyze(tile)
             out[i] = restore_gray(tile, params)
-        images = torch.from_numpy(out).to(torch.float32).div_(255.0)
-        images = images[:, None].expand(-1, 3, -1, -1)
-        images = images.to(device=tiles.device, dtype=tiles.dtype)
+        images = out[:, None].astype(np.float32)
+        images /= 255.0
         return RestoredTiles(images=images, words=[[] for _ in range(len(out))])
+
+
+def _tiles_to_gray_uint8(tiles: np.ndarray) -> np.ndarray:
+    """N×1×H×W or N×3×H×W float tiles in [0, 1] -> N×H×W uint8 gray (rounded)."""
+    if tiles.ndim != 4 or tiles.shape[1] not in (1, 3):
+        raise ValueError(f"expected N×1×H×W or N×3×H×W tiles, got shape {tuple(tiles.shape)}")
+    x = np.asarray(tiles, dtype=np.float32)
+    if x.shape[1] == 3:
+        gray = x[:, 0] * np.float32(_LUMA[0])
+        gray += x[:, 1] * np.float32(_LUMA[1])
+        gray += x[:, 2] * np.float32(_LUMA[2])
+    else:
+        gray = x[:, 0].copy()
+    gray *= 255.0
+    gray += 0.5
+    np.clip(gray, 0, 255, out=gray)
+    return gray.astype(np.uint8)
 
 
 # ---------------------------------------------------------------------- analysis
 
 
-def analyze_page(gray: np.ndarray) -> PageParams:
-    """Measure a gray uint8 page: binary or not, noise, text size, ink and paper levels."""
+def analyze_page(gray: np.ndarray, *, binary: bool | None = None) -> PageParams:
+    """Measure a gray uint8 page: binary or not (``binary``, when already known:
+    :func:`is_binary` of ``gray``), noise, text size, ink and paper levels."""
     import cv2
 
     if gray.ndim != 2 or gray.size == 0:
         raise ValueError(f"expected a non-empty H×W gray page, got shape {gray.shape}")
-    if is_binary(gray):
+    if binary is None:
+        binary = is_binary(gray)
+    if binary:
         ink = gray < 128
         return PageParams(
             binary=True,

@@ -1,68 +1,139 @@
 """The ``cleaner`` restorer: a small CNN trained on synthetic degradations, on the CPU.
 
-The network (:mod:`tair_ocr.cleaner.model`) ships with the package
-(``tair_ocr/cleaner/weights/cleaner.safetensors``, a few MB; how it was trained is in
-``MODEL_CARD.md`` beside it). It removes blur (optical, defocus, motion), noise, JPEG
-artefacts, shading and fading, and sharpens text the working scale has enlarged; it
-returns dark text on white paper.
+The network (:mod:`tair_ocr.cleaner.model`) ships with the package as ONNX
+(``tair_ocr/cleaner/weights/cleaner.onnx``, exported from ``cleaner.safetensors`` by
+``python -m tair_workbench.cleaner.export``; how it was trained is in ``MODEL_CARD.md``
+beside it) and runs on onnxruntime: the runtime needs no torch. It removes blur
+(optical, defocus, motion), noise, JPEG artefacts, shading and fading, and sharpens
+text the working scale has enlarged; it returns dark text on white paper.
 
-It works at scale 1: small text is enlarged by the framework's working scale before
-tiling (the network was trained on pages enlarged by exactly that step). The model is
-loaded once, on the first tile, and kept; tiles are turned to gray (BT.601 luma),
-restored in ``torch.inference_mode`` and replicated to three channels.
+It works at scale 1 on gray tiles (``channels = 1``: RGB pages reach it as BT.601
+luma): small text is enlarged by the framework's working scale before tiling (the
+network was trained on pages enlarged by exactly that step). The model is loaded once,
+on the first tile, and kept; one onnxruntime session serves every thread.
 
-Options: ``--cleaner-weights FILE`` loads other weights (a ``.json`` config must sit
-beside them); ``--cleaner-threads N`` sets the torch CPU threads (default: all cores;
-the ``TAIR_OCR_CLEANER_THREADS`` environment variable does the same).
+Options (:class:`CleanerOptions`): ``--cleaner-weights FILE`` loads other weights: an
+``.onnx`` export, or — only where torch is installed (``pip install 'tair-ocr[train]'``)
+— a ``.safetensors`` training export, run with torch; a ``.json`` config must sit
+beside them.
+``--cleaner-threads N`` sets the CPU threads (onnxruntime's intra-op threads, or
+torch's; default: all cores; the ``TAIR_OCR_CLEANER_THREADS`` environment variable does
+the same). ``--cleaner-precision`` only applies to ``.safetensors`` weights on torch
+(bfloat16 where the CPU computes it natively); the ONNX model computes in float32.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
+import json
 import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+
+import numpy as np
+from pydantic import Field, field_validator
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer
 from tair_ocr.errors import UsageError
-from tair_ocr.plugins import hookimpl
+from tair_ocr.hookspecs import hookimpl
+from tair_ocr.options import Flag, PluginOptions
+from tair_ocr.page_analysis import PageAnalysis
 
 if TYPE_CHECKING:
-    import numpy as np
-    import torch
-
     from tair_ocr.cleaner.model import CleanerNet
     from tair_ocr.restorers.classical import ClassicalRestorer
 
-__all__ = ["DEFAULT_WEIGHTS", "THREADS_ENV", "CleanerRestorer"]
+__all__ = ["DEFAULT_WEIGHTS", "THREADS_ENV", "CleanerOptions", "CleanerRestorer"]
 
-#: The shipped weights.
-DEFAULT_WEIGHTS = (
-    Path(__file__).resolve().parent.parent / "cleaner" / "weights" / "cleaner.safetensors"
-)
-#: Environment variable that sets the torch CPU threads the cleaner uses.
+_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "cleaner" / "weights"
+#: The shipped model (ONNX, run with onnxruntime).
+DEFAULT_WEIGHTS = _WEIGHTS_DIR / "cleaner.onnx"
+#: The shipped training export it was made from (torch; training and export only).
+TORCH_WEIGHTS = _WEIGHTS_DIR / "cleaner.safetensors"
+#: Environment variable that sets the CPU threads the cleaner uses.
 THREADS_ENV = "TAIR_OCR_CLEANER_THREADS"
+#: BT.601 luma weights, as Pillow's ``convert("L")`` and the training data use.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_TORCH_HINT = (
+    "pip install torch safetensors (e.g. pip install 'tair-ocr[train]'), or export the "
+    "weights to ONNX with python -m tair_workbench.cleaner.export --weights FILE"
+)
 
 
-def _plugin_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
-    nested = options.get("options")
-    if isinstance(nested, Mapping):
-        return {**options, **nested}
-    return options
+def _backend_of(path: Path) -> str:
+    """``"onnx"`` or ``"torch"``, from the weights file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".safetensors":
+        return "torch"
+    raise UsageError(
+        f"--cleaner-weights: {path.name}: expected an .onnx model "
+        "(or .safetensors weights where torch is installed)"
+    )
+
+
+def _torch_installed() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "safetensors"))
+
+
+#: Values of ``--cleaner-precision``.
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+class CleanerOptions(PluginOptions):
+    """Options of the cleaner restorer."""
+
+    namespace: ClassVar[str] = "cleaner"
+
+    weights: Annotated[Path | None, Flag(metavar="FILE")] = Field(
+        None,
+        description="cleaner model: .onnx (onnxruntime), or .safetensors where torch is "
+        "installed; a .json config beside it (default: the shipped cleaner.onnx)",
+    )
+    threads: Annotated[int | None, Flag(metavar="N")] = Field(
+        None,
+        ge=1,
+        description=f"CPU threads for the cleaner (default: all cores, or ${THREADS_ENV})",
+    )
+    precision: Precision = Field(
+        "auto",
+        description=".safetensors weights on torch only: bf16 where the CPU computes it "
+        "natively (auto), or force fp32/bf16; the ONNX model runs in fp32",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_file(cls, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        path = path.expanduser()
+        try:
+            _backend_of(path)
+        except UsageError:
+            raise ValueError(
+                "expected an .onnx model (or .safetensors weights where torch is installed)"
+            ) from None
+        if not path.is_file():
+            raise ValueError("file not found")
+        if not path.with_suffix(".json").is_file():
+            raise ValueError(f"{path.with_suffix('.json').name} (the model config) is missing")
+        return path
 
 
 class CleanerRestorer(Restorer):
     """Compact U-Net text restorer (gray in, gray out, scale 1) for CPUs.
 
-    :param model: use this network instead of loading weights (training, tests).
-    :param weights: path of a ``.safetensors`` file with its ``.json`` beside it;
-        default :data:`DEFAULT_WEIGHTS`.
-    :param threads: torch CPU threads (default: ``$TAIR_OCR_CLEANER_THREADS`` or
-        all cores).
-    :param precision: ``"auto"`` (bfloat16 where the CPU computes it natively,
-        else float32), ``"fp32"`` or ``"bf16"``.
+    :param model: use this torch network instead of loading weights (training, tests).
+    :param weights: an ``.onnx`` model (run with onnxruntime) or ``.safetensors``
+        weights (run with torch, which must be installed), with a ``.json`` beside
+        them; default :data:`DEFAULT_WEIGHTS`.
+    :param threads: CPU threads (default: ``$TAIR_OCR_CLEANER_THREADS`` or all cores).
+    :param precision: torch backend only: ``"auto"`` (bfloat16 where the CPU computes
+        it natively, else float32), ``"fp32"`` or ``"bf16"``. The ONNX model runs in
+        float32; ``"bf16"`` with it is an error.
     """
 
     name = "cleaner"
@@ -71,10 +142,13 @@ class CleanerRestorer(Restorer):
         "fast on CPU"
     )
     scale = 1
+    #: Gray in, gray out: RGB pages reach it as luma.
+    channels = 1
     tile_size = 512
     batch_size = 4
     #: It turns paper white, so skipped (blank) tiles are written white too.
     blank_paper = 1.0
+    options_model = CleanerOptions
 
     def __init__(
         self,
@@ -88,10 +162,10 @@ class CleanerRestorer(Restorer):
         self._weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         self._threads = threads
         self._precision = _check_precision(precision, "precision")
-        self._bf16: bool | None = None
+        self._net: _OnnxNet | _TorchNet | None = None
         self._lock = threading.Lock()
         self.metadata: dict[str, Any] = {}
-        #: Set by :meth:`restore_page_hint` on binary (fax-like) pages, whose
+        #: Set by :meth:`page_hint` on binary (fax-like) pages, whose
         #: tiles go to the classical restorer's despeckling instead of the network.
         self._binary_page: ClassicalRestorer | None = None
 
@@ -100,15 +174,24 @@ class CleanerRestorer(Restorer):
         """The weights file this restorer loads."""
         return self._weights
 
+    @property
+    def backend(self) -> str:
+        """``"onnx"`` (onnxruntime) or ``"torch"`` (a given model or ``.safetensors``)."""
+        return "torch" if self._model is not None else _backend_of(self._weights)
+
     def availability(self) -> Availability:
+        # Never imports torch or onnxruntime: ``--restorer auto`` asks every candidate.
         if self._model is not None:
             return Availability.yes("model given")
         try:
-            import safetensors  # noqa: F401
-            import torch  # noqa: F401
-        except ImportError as exc:
+            backend = _backend_of(self._weights)
+        except UsageError as exc:
+            return Availability.no(str(exc))
+        if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
+            return Availability.no("onnxruntime is not installed", hint="pip install onnxruntime")
+        if backend == "torch" and not _torch_installed():
             return Availability.no(
-                f"{exc.name} is not installed", hint="pip install torch safetensors"
+                f"{self._weights.name} needs torch and safetensors", hint=_TORCH_HINT
             )
         if not self._weights.is_file():
             return Availability.no(
@@ -119,28 +202,39 @@ class CleanerRestorer(Restorer):
             return Availability.no(
                 f"cleaner config {self._weights.with_suffix('.json')} is missing"
             )
-        return Availability.yes(f"weights {self._weights.name}")
+        if backend == "onnx" and self._precision == "bf16":
+            return Availability.no(
+                "--cleaner-precision bf16 needs .safetensors weights on torch",
+                hint="the ONNX model runs in float32",
+            )
+        return Availability.yes(f"weights {self._weights.name} ({backend})")
 
-    def configure(self, options: Mapping[str, Any]) -> None:
-        opts = _plugin_options(options)
-        weights = opts.get("cleaner_weights")
-        if weights:
-            path = Path(weights)
-            if not path.is_file():
-                raise UsageError(f"--cleaner-weights: file not found: {path}")
-            if not path.with_suffix(".json").is_file():
+    def configure(self, options: CleanerOptions) -> None:
+        """Apply ``--cleaner-*``: other weights (a file the model validated), threads
+        (None keeps the constructor's), precision."""
+        path = options.weights
+        if path is not None:
+            if _backend_of(path) == "torch" and not _torch_installed():
                 raise UsageError(
-                    f"--cleaner-weights: {path.with_suffix('.json')} (the model config) is missing"
+                    f"--cleaner-weights {path.name}: .safetensors weights need torch, "
+                    "which is not installed; the default cleaner runs on onnxruntime "
+                    f"(cleaner.onnx). {_TORCH_HINT}"
                 )
             if path != self._weights:
-                self._weights, self._model = path, None
-        threads = opts.get("cleaner_threads")
-        if threads is not None:
-            self._threads = _positive_int(threads, "--cleaner-threads")
-        precision = opts.get("cleaner_precision")
-        if precision:
-            self._precision = _check_precision(precision, "--cleaner-precision")
-            self._bf16 = None
+                with self._lock:
+                    self._weights, self._model, self._net = path, None, None
+        if options.threads is not None:
+            self._threads = options.threads
+        if options.precision != self._precision:
+            self._precision = options.precision
+            with self._lock:
+                if isinstance(self._net, _TorchNet):
+                    self._net = None
+        if self._precision == "bf16" and self.backend == "onnx":
+            raise UsageError(
+                "--cleaner-precision bf16 needs the torch backend: the ONNX model runs in "
+                "float32 (pass --cleaner-weights FILE.safetensors with torch installed)"
+            )
 
     # ------------------------------------------------------------------ model
 
@@ -152,82 +246,185 @@ class CleanerRestorer(Restorer):
             return _positive_int(env, THREADS_ENV)
         return os.cpu_count() or 1
 
-    def model(self) -> CleanerNet:
-        """The network, loaded on first use and kept."""
+    def _loaded(self) -> _OnnxNet | _TorchNet:
+        """The network, loaded on first use and kept (once, whatever the threads)."""
+        threads = self._thread_count()
         with self._lock:
-            if self._model is None:
-                from tair_ocr.cleaner.model import load_model
-
-                if not self._weights.is_file():
+            net = self._net
+            if net is not None and net.threads != threads:
+                if isinstance(net, _OnnxNet):
+                    net = None  # onnxruntime fixes its threads when the session is made
+                else:
+                    net.threads = threads
+            if net is None:
+                if self._model is not None:
+                    net = _TorchNet(self._model, threads, self._precision)
+                elif not self._weights.is_file():
                     raise UsageError(f"cleaner weights not found at {self._weights}")
-                self._model, self.metadata = load_model(self._weights)
-            if self._bf16 is None:
-                from tair_ocr.cleaner.model import bf16_is_fast
+                elif _backend_of(self._weights) == "onnx":
+                    if self._precision == "bf16":
+                        raise UsageError(
+                            "--cleaner-precision bf16 needs the torch backend: the ONNX "
+                            "model runs in float32"
+                        )
+                    net = _OnnxNet(self._weights, threads)
+                else:
+                    if not _torch_installed():
+                        raise UsageError(
+                            f"{self._weights.name} needs torch, which is not installed. "
+                            + _TORCH_HINT
+                        )
+                    net = _TorchNet.load(self._weights, threads, self._precision)
+                self.metadata = net.metadata
+                self._net = net
+            return net
 
-                self._bf16 = self._precision == "bf16" or (
-                    self._precision == "auto" and bf16_is_fast()
-                )
-                # NHWC is what oneDNN's convolutions run fastest on.
-                self._model.to(memory_format=torch_channels_last())
-            return self._model
+    def model(self) -> Any:
+        """The loaded network (loaded on first use and kept): an onnxruntime
+        ``InferenceSession`` for ``.onnx`` weights, a torch ``CleanerNet`` for
+        ``.safetensors`` weights or a given model."""
+        return self._loaded().model
 
     @property
     def uses_bf16(self) -> bool:
-        """Whether tiles are restored in bfloat16 (known once the model is loaded)."""
-        self.model()
-        return bool(self._bf16)
+        """Whether tiles are restored in bfloat16 (torch backend on a CPU with native
+        bfloat16; known once the model is loaded)."""
+        net = self._loaded()
+        return isinstance(net, _TorchNet) and net.bf16
 
     # ------------------------------------------------------------------ tiles
 
-    def restore_page_hint(self, page: np.ndarray) -> None:
+    def page_hint(self, page: PageAnalysis) -> None:
         """Route binary (fax, 1-bit) pages away from the network: any filter can
         only thin or blur their hard-edged strokes, so their tiles are despeckled
         by the classical restorer, as it does for them (on a benchmark fax page the
         network raised tesseract's CER from 6.3 % to 7.4 %, despeckling cut it to
-        1.6 %)."""
+        1.6 %). Whether the page is binary comes from its analysis (measured once
+        for every stage)."""
         from tair_ocr.restorers.classical import ClassicalRestorer
-        from tair_ocr.working_scale import is_binary, luminance
 
         self._binary_page = None
-        if is_binary(luminance(page)):
+        if page.is_binary:
             fallback = ClassicalRestorer()
-            fallback.restore_page_hint(page)
+            fallback.page_hint(page)
             self._binary_page = fallback
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        """Restore N×3×H×W (or N×1×H×W) float tiles in [0, 1]; returns N×3×H×W."""
-        import torch
+    def restore_page_hint(self, page: np.ndarray) -> None:
+        """:meth:`page_hint` of a page given as pixels (H×W×3 or H×W uint8)."""
+        self.page_hint(PageAnalysis(page))
 
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        """Restore N×1×H×W float tiles in [0, 1] (N×3×H×W RGB tiles are turned to
+        BT.601 luma first); returns N×1×H×W float32 gray in [0, 1]."""
         if tiles.ndim != 4 or tiles.shape[1] not in (1, 3):
-            raise ValueError(f"expected N×3×H×W tiles, got shape {tuple(tiles.shape)}")
+            raise ValueError(f"expected N×1×H×W or N×3×H×W tiles, got shape {tuple(tiles.shape)}")
         if self._binary_page is not None:
             return self._binary_page.restore(tiles)
-        model = self.model()
-        threads = self._thread_count()
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        x = tiles.detach().to("cpu", torch.float32)
+        net = self._loaded()
+        x = np.asarray(tiles, dtype=np.float32)
         if x.shape[1] == 3:
-            # BT.601 luma, as Pillow's convert("L") and the training data use.
-            weights = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            x = (x * weights).sum(dim=1, keepdim=True)
-        x = x.contiguous(memory_format=torch.channels_last)
+            gray = x[:, 0:1] * _LUMA[0]
+            gray += x[:, 1:2] * _LUMA[1]
+            gray += x[:, 2:3] * _LUMA[2]
+            x = gray
+        images = net.run(np.ascontiguousarray(x))
+        np.clip(images, 0.0, 1.0, out=images)
+        return RestoredTiles(images=images, words=[[] for _ in range(len(images))])
+
+
+# ---------------------------------------------------------------------- backends
+
+
+class _OnnxNet:
+    """The exported network on onnxruntime (CPU): one session, made once, shared by
+    threads (``InferenceSession.run`` is thread-safe)."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        self.threads = threads
+        self.metadata: dict[str, Any] = json.loads(
+            path.with_suffix(".json").read_text(encoding="utf-8")
+        )
+        info = self.metadata.get("onnx", {})
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: OCR engines run beside the
+        # cleaner (pages in parallel), and its convolutions are long enough that
+        # waking costs nothing measurable.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.model = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input = info.get("input") or self.model.get_inputs()[0].name
+        self.output = info.get("output") or self.model.get_outputs()[0].name
+        #: Sides the graph takes are multiples of this; inputs are padded to it.
+        self.multiple = int(info.get("multiple") or _multiple(self.metadata))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        h, w = x.shape[-2:]
+        m = self.multiple
+        ph, pw = -h % m, -w % m
+        if ph or pw:
+            # As CleanerNet.forward pads: reflect (no edge repeat), or replicate
+            # when the pad is not smaller than the side.
+            mode = "reflect" if ph < h and pw < w else "edge"
+            x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+        out = self.model.run([self.output], {self.input: x})[0]
+        if ph or pw:
+            out = np.ascontiguousarray(out[..., :h, :w])
+        return out
+
+
+class _TorchNet:
+    """The torch network (``.safetensors`` weights or a model given for training)."""
+
+    def __init__(self, model: CleanerNet, threads: int, precision: str) -> None:
+        import torch
+
+        from tair_ocr.cleaner.model import bf16_is_fast
+
+        self.model = model
+        self.threads = threads
+        self.metadata: dict[str, Any] = {}
+        self.bf16 = precision == "bf16" or (precision == "auto" and bf16_is_fast())
+        # NHWC is what oneDNN's convolutions run fastest on.
+        model.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def load(cls, path: Path, threads: int, precision: str) -> _TorchNet:
+        from tair_ocr.cleaner.model import load_model
+
+        model, metadata = load_model(path)
+        net = cls(model, threads, precision)
+        net.metadata = metadata
+        return net
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        tensor = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
         with (
             torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self._bf16)),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
         ):
-            gray = model(x).float().clamp_(0.0, 1.0)
-        images = gray.expand(-1, 3, -1, -1).to(device=tiles.device, dtype=tiles.dtype)
-        return RestoredTiles(images=images, words=[[] for _ in range(tiles.shape[0])])
+            out = self.model(tensor).float()
+        return out.contiguous().numpy()
 
 
-def torch_channels_last() -> Any:
-    import torch
+def _multiple(metadata: Mapping[str, Any]) -> int:
+    """Side multiple of a CleanerNet from its config (block × 2^(levels − 1))."""
+    arch = metadata.get("architecture", {})
+    return int(arch.get("block", 4)) * 2 ** (len(arch.get("channels", (0, 0, 0))) - 1)
 
-    return torch.channels_last
 
-
-_PRECISIONS = ("auto", "fp32", "bf16")
+_PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def _check_precision(value: Any, flag: str) -> str:
@@ -249,41 +446,3 @@ def _positive_int(value: Any, flag: str) -> int:
 @hookimpl
 def register_restorers() -> list[Restorer]:
     return [CleanerRestorer()]
-
-
-@hookimpl
-def add_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("cleaner", "Options of the cleaner restorer")
-    group.add_argument(
-        "--cleaner-weights",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="cleaner weights (.safetensors with its .json beside it; default: the shipped ones)",
-    )
-    group.add_argument(
-        "--cleaner-threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"torch CPU threads for the cleaner (default: all cores, or ${THREADS_ENV})",
-    )
-    group.add_argument(
-        "--cleaner-precision",
-        choices=_PRECISIONS,
-        default=None,
-        help="arithmetic: bf16 where the CPU computes it natively (auto, the default), "
-        "or force fp32/bf16",
-    )
-
-
-@hookimpl
-def check_options(options: dict[str, Any]) -> None:
-    opts = _plugin_options(options)
-    if opts.get("cleaner_precision"):
-        _check_precision(opts["cleaner_precision"], "--cleaner-precision")
-    if opts.get("cleaner_threads") is not None:
-        _positive_int(opts["cleaner_threads"], "--cleaner-threads")
-    weights = opts.get("cleaner_weights")
-    if weights and not Path(weights).is_file():
-        raise UsageError(f"--cleaner-weights: file not found: {weights}")

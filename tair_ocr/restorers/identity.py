@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tair_ocr.components import RestoredTiles, Restorer
-from tair_ocr.plugins import hookimpl
+from tair_ocr.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
 
 class IdentityRestorer(Restorer):
@@ -18,7 +18,7 @@ class IdentityRestorer(Restorer):
     description = "no restoration: OCR reads the page as loaded"
     is_identity = True
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
         return RestoredTiles(images=tiles, words=[[] for _ in range(tiles.shape[0])])
 
 

@@ -28,21 +28,23 @@ independently and blending pixels.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import threading
 import zlib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from tair_ocr.components import Availability, RestoredTiles, Restorer, SpottedWord
-from tair_ocr.errors import UsageError, WeightsNotFoundError
+from tair_ocr.errors import WeightsNotFoundError
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.models.weights_location import WEIGHTS_ENV, find_weights
-from tair_ocr.plugins import hookimpl
+from tair_ocr.options import Flag, PluginOptions
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from tair_ocr.models.pipeline_terediff import TeReDiffPipeline
@@ -58,25 +60,70 @@ WEIGHTS_HINT = (
     "--weights DIR or TAIR_OCR_WEIGHTS=DIR"
 )
 
-_DTYPES = ("auto", "fp32", "fp16", "bf16")
-_DEVICES = ("auto", "cuda", "cpu")
-_PROMPT_STYLES = ("caption", "tag", "none")
 
-#: Option defaults (published inference settings where they exist).
-DEFAULTS: dict[str, Any] = {
-    "terediff_weights": None,
-    "terediff_steps": 50,
-    "terediff_seed": 25,
-    "terediff_guidance": 1.0,
-    "terediff_prompt_style": "caption",
-    "terediff_dtype": "auto",
-    "terediff_device": "auto",
-    "terediff_batch_size": 8,
-    "terediff_tiled_vae": False,
-    "terediff_latent_fusion": False,
-    "terediff_fusion_region": 2048,
-    "terediff_spotter_threshold": 0.5,
-}
+class TeReDiffOptions(PluginOptions):
+    """Options of the terediff restorer."""
+
+    namespace: ClassVar[str] = "terediff"
+
+    weights: Annotated[Path | None, Flag(metavar="DIR", aliases=("--weights",))] = Field(
+        None,
+        description=f"converted TeReDiff weights folder (default: ${WEIGHTS_ENV}, then "
+        "~/.cache/tair-ocr/terediff)",
+    )
+    steps: int = Field(
+        50, ge=1, le=1000, description="denoising steps (default: {default}, as published)"
+    )
+    seed: int = Field(25, description="random seed; each tile's noise also depends on its pixels")
+    guidance: Annotated[float, Flag(metavar="F")] = Field(
+        1.0, gt=0, description="classifier-free guidance scale; 1 = off, as published"
+    )
+    prompt_style: Literal["caption", "tag", "none"] = Field(
+        "caption",
+        description="prompt built from the spotted words: the published caption sentence, "
+        "the bare quoted words, or none (no prompt loop)",
+    )
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="weights dtype; auto = bf16 on CUDA, fp32 on CPU"
+    )
+    device: Literal["auto", "cuda", "cpu"] = Field(
+        "auto", description="auto = CUDA when present; cpu works but takes minutes per tile"
+    )
+    batch_size: int = Field(
+        8, ge=1, description="tiles (or fusion windows) per batch; halved on out-of-memory"
+    )
+    tiled_vae: bool = Field(
+        False,
+        description="encode/decode large fusion regions with diffusers' tiled VAE (less memory)",
+    )
+    latent_fusion: bool = Field(
+        False,
+        description="restore regions of --terediff-fusion-region pixels with overlapping "
+        "windows blended in latent space at every step (fewer seams, more memory per call)",
+    )
+    fusion_region: Annotated[int, Flag(metavar="PX")] = Field(
+        2048,
+        ge=512,
+        multiple_of=64,
+        description="region edge for --terediff-latent-fusion (a multiple of 64)",
+    )
+    spotter_threshold: Annotated[float, Flag(metavar="P")] = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="minimum spotter score of a word (default: {default}, as published)",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _expand_user(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+
+#: The options by flat name (``terediff_steps``), as the tile code reads them from
+#: ``TeReDiffRestorer.options``: the model's defaults (published inference settings
+#: where they exist).
+DEFAULTS: dict[str, Any] = TeReDiffOptions().flat()
 
 
 def _cuda_available() -> bool:
@@ -95,50 +142,35 @@ class TeReDiffRestorer(Restorer):
         "(needs converted weights; CUDA GPU)"
     )
     scale = 1
+    channels = 3
     tile_size = 512
     spots_text = True
     batch_size = 8
 
+    options_model = TeReDiffOptions
+
     def __init__(self) -> None:
+        #: The configured options by flat name (``terediff_steps``; see
+        #: :class:`TeReDiffOptions`).
         self.options: dict[str, Any] = dict(DEFAULTS)
         self._pipeline: TeReDiffPipeline | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ options
 
-    def configure(self, options: Mapping[str, Any]) -> None:
-        """Read the ``terediff_*`` options (missing keys keep their defaults)."""
-        opts = dict(DEFAULTS)
-        opts.update({k: v for k, v in options.items() if k in DEFAULTS and v is not None})
-        if opts["terediff_dtype"] not in _DTYPES:
-            raise UsageError(f"--terediff-dtype must be one of {', '.join(_DTYPES)}")
-        if opts["terediff_device"] not in _DEVICES:
-            raise UsageError(f"--terediff-device must be one of {', '.join(_DEVICES)}")
-        if opts["terediff_prompt_style"] not in _PROMPT_STYLES:
-            raise UsageError(f"--terediff-prompt-style must be one of {', '.join(_PROMPT_STYLES)}")
-        if not 1 <= int(opts["terediff_steps"]) <= 1000:
-            raise UsageError(f"--terediff-steps must be in 1..1000, got {opts['terediff_steps']}")
-        if int(opts["terediff_batch_size"]) < 1:
-            raise UsageError("--terediff-batch-size must be at least 1")
-        if not float(opts["terediff_guidance"]) > 0:
-            raise UsageError("--terediff-guidance must be positive (1 = no guidance)")
-        if not 0 <= float(opts["terediff_spotter_threshold"]) <= 1:
-            raise UsageError("--terediff-spotter-threshold must be in [0, 1]")
-        region = int(opts["terediff_fusion_region"])
-        if region < 512 or region % 64:
-            raise UsageError("--terediff-fusion-region must be a multiple of 64, at least 512")
-        if opts["terediff_weights"] is not None:
-            opts["terediff_weights"] = Path(opts["terediff_weights"]).expanduser()
+    def configure(self, options: TeReDiffOptions) -> None:
+        """Apply the ``--terediff-*`` options (validated by :class:`TeReDiffOptions`)."""
+        opts = options.flat()
         if self._pipeline is not None and opts != self.options:
             self._pipeline = None  # reload with the new settings on first use
         self.options = opts
-        if opts["terediff_latent_fusion"]:
+        if options.latent_fusion:
             # One region per call; windows inside a region are batched instead.
-            self.tile_size = region
+            self.tile_size = options.fusion_region
             self.batch_size = 1
         else:
             self.tile_size = type(self).tile_size
-            self.batch_size = int(opts["terediff_batch_size"])
+            self.batch_size = options.batch_size
 
     # ------------------------------------------------------------------ where and how
 
@@ -174,6 +206,7 @@ class TeReDiffRestorer(Restorer):
 
     @property
     def device(self) -> str:
+        """The torch device the model runs on (tiles are moved there in :meth:`restore`)."""
         requested = self.options["terediff_device"]
         if requested == "auto":
             return "cuda" if _cuda_available() else "cpu"
@@ -181,6 +214,7 @@ class TeReDiffRestorer(Restorer):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The torch dtype of the weights and of the tiles given to the model."""
         import torch
 
         name = self.options["terediff_dtype"]
@@ -222,8 +256,27 @@ class TeReDiffRestorer(Restorer):
         seed = (int(self.options["terediff_seed"]) * 0x1_0000_0001 + crc) % 2**63
         return torch.Generator().manual_seed(seed)
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        """Restore N tiles (or N fusion regions) and return the spotter's final words."""
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        """Restore N tiles (or N fusion regions; N×3×H×W float32 numpy in [0, 1])
+        and return the spotter's final words. The tiles go to the model as torch
+        tensors on :attr:`device` in :attr:`dtype`; the images come back as numpy."""
+        import torch
+
+        with torch.no_grad():
+            batch = torch.from_numpy(tiles).to(device=self.device, dtype=self.dtype)
+            images, found = self._restore_tensor(batch)
+            images = images.detach().to("cpu", torch.float32).numpy()
+        words = [
+            [
+                SpottedWord(text=d.text, score=d.score, polygon=list(d.polygon))
+                for d in tile_words
+                if d.text.strip()
+            ]
+            for tile_words in found
+        ]
+        return RestoredTiles(images=images, words=words)
+
+    def _restore_tensor(self, tiles: torch.Tensor) -> tuple[torch.Tensor, list[Any]]:
         import torch
 
         pipe = self.pipeline()
@@ -244,109 +297,11 @@ class TeReDiffRestorer(Restorer):
                 )
                 for tile in tiles
             ]
-            images = torch.cat([o.images for o in outputs])
-            found = [o.words[0] for o in outputs]
-        else:
-            out = pipe(tiles, generator=[self._generator(t) for t in tiles], **common)
-            images, found = out.images, out.words
-        words = [
-            [
-                SpottedWord(text=d.text, score=d.score, polygon=list(d.polygon))
-                for d in tile_words
-                if d.text.strip()
-            ]
-            for tile_words in found
-        ]
-        return RestoredTiles(images=images.to(tiles.device), words=words)
+            return torch.cat([o.images for o in outputs]), [o.words[0] for o in outputs]
+        out = pipe(tiles, generator=[self._generator(t) for t in tiles], **common)
+        return out.images, list(out.words)
 
 
 @hookimpl
 def register_restorers() -> list[Restorer]:
     return [TeReDiffRestorer()]
-
-
-@hookimpl
-def add_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("terediff", "Options of the terediff restorer")
-    group.add_argument(
-        "--weights",
-        "--terediff-weights",
-        dest="terediff_weights",
-        metavar="DIR",
-        default=None,
-        help=f"converted TeReDiff weights folder (default: ${WEIGHTS_ENV}, then "
-        "~/.cache/tair-ocr/terediff)",
-    )
-    group.add_argument(
-        "--terediff-steps",
-        type=int,
-        default=DEFAULTS["terediff_steps"],
-        metavar="N",
-        help="denoising steps (default: %(default)s, as published)",
-    )
-    group.add_argument(
-        "--terediff-seed",
-        type=int,
-        default=DEFAULTS["terediff_seed"],
-        metavar="N",
-        help="random seed; each tile's noise also depends on its pixels (default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-guidance",
-        type=float,
-        default=DEFAULTS["terediff_guidance"],
-        metavar="F",
-        help="classifier-free guidance scale; 1 = off, as published (default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-prompt-style",
-        choices=_PROMPT_STYLES,
-        default=DEFAULTS["terediff_prompt_style"],
-        help="prompt built from the spotted words: the published caption sentence, the bare "
-        "quoted words, or none (no prompt loop) (default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-dtype",
-        choices=_DTYPES,
-        default=DEFAULTS["terediff_dtype"],
-        help="weights dtype; auto = bf16 on CUDA, fp32 on CPU (default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-device",
-        choices=_DEVICES,
-        default=DEFAULTS["terediff_device"],
-        help="auto = CUDA when present; cpu works but takes minutes per tile "
-        "(default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-batch-size",
-        type=int,
-        default=DEFAULTS["terediff_batch_size"],
-        metavar="N",
-        help="tiles (or fusion windows) per batch; halved on out-of-memory (default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-tiled-vae",
-        action="store_true",
-        help="encode/decode large fusion regions with diffusers' tiled VAE (less memory)",
-    )
-    group.add_argument(
-        "--terediff-latent-fusion",
-        action="store_true",
-        help="restore regions of --terediff-fusion-region pixels with overlapping windows "
-        "blended in latent space at every step (fewer seams, more memory per call)",
-    )
-    group.add_argument(
-        "--terediff-fusion-region",
-        type=int,
-        default=DEFAULTS["terediff_fusion_region"],
-        metavar="PX",
-        help="region edge for --terediff-latent-fusion (default: %(default)s)",
-    )
-    group.add_argument(
-        "--terediff-spotter-threshold",
-        type=float,
-        default=DEFAULTS["terediff_spotter_threshold"],
-        metavar="P",
-        help="minimum spotter score of a word (default: %(default)s, as published)",
-    )

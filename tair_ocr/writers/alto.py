@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tair_ocr._version import __version__
 from tair_ocr.components import Writer
-from tair_ocr.plugins import hookimpl
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.results import BBox, DocumentResult, PageResult
 from tair_ocr.writers._xml import px, write_xml, xml_safe
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tair_ocr.components import Writer
-from tair_ocr.plugins import hookimpl
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.results import DocumentResult
 
 

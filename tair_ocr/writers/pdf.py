@@ -3,7 +3,9 @@
 What a person sees stays the original: a PDF source keeps all its pages and
 content (the input file is opened read-only and saved elsewhere); an image
 source becomes one page per processed page showing the image (JPEG files are
-embedded byte for byte when they need no rotation). Over each processed page
+embedded byte for byte when they need no rotation; other pages as the loader
+delivered them: the images the pipeline kept from loading, ``result.loaded``, or,
+without those, the source decoded again). Over each processed page
 goes an invisible text layer (render mode 3) in reading order, one word per
 ``Tj``, sized so that selecting or searching a word highlights the word's box.
 
@@ -30,7 +32,7 @@ from PIL import Image
 
 from tair_ocr.components import LoadedDocument, Writer
 from tair_ocr.errors import OutputError
-from tair_ocr.plugins import hookimpl
+from tair_ocr.hookspecs import hookimpl
 from tair_ocr.results import DocumentResult, PageResult, Word
 from tair_ocr.writers._glyphless import ADVANCE, DESCENT, GlyphlessFont
 
@@ -46,6 +48,7 @@ class PdfWriter(Writer):
     name = "pdf"
     suffix = ".ocr.pdf"
     description = "searchable PDF: the original pages with an invisible text layer"
+    shows_pages = frozenset({"image"})
 
     def write(self, result: DocumentResult, destination: Path) -> None:
         """Write the searchable PDF of ``result`` to ``destination``.
@@ -132,7 +135,9 @@ def _image_pages(
     doc: pymupdf.Document, source: Path, result: DocumentResult
 ) -> list[tuple[int, PageResult]]:
     """Add one page per processed image page, showing the image; return their numbers."""
-    passthrough = _plain_jpeg(source)
+    kept = result.loaded
+    passthrough = _passthrough_jpeg(source, kept.embeddable_jpeg if kept is not None else None)
+    images = kept.images if kept is not None else {}
     dpi = next((p.dpi for p in result.pages if p.dpi > 0), 300.0)
     pages: list[tuple[int, PageResult]] = []
     loaded: LoadedDocument | None = None  # opened on first need: opening decodes
@@ -147,21 +152,23 @@ def _image_pages(
                 continue
             scale = 72.0 / page_result.dpi
             page = doc.new_page(width=page_result.width * scale, height=page_result.height * scale)
-            if passthrough is not None and passthrough[0] == (
-                page_result.width,
-                page_result.height,
+            if passthrough is not None and passthrough[0] in (
+                None,
+                (page_result.width, page_result.height),
             ):
                 # The JPEG as it is: no decoding, no quality loss, no growth.
                 page.insert_image(page.rect, stream=passthrough[1])
             else:
-                if loaded is None:
-                    loaded = _open_image(source, dpi)
-                try:
-                    image = next(iter(loaded.pages([page_result.index]))).image
-                except Exception as exc:
-                    raise OutputError(
-                        f"cannot read page {page_result.page_number} of {source}: {exc}"
-                    ) from exc
+                image = images.get(page_result.index)
+                if image is None:  # not kept: decode it again
+                    if loaded is None:
+                        loaded = _open_image(source, dpi)
+                    try:
+                        image = next(iter(loaded.pages([page_result.index]))).image
+                    except Exception as exc:
+                        raise OutputError(
+                            f"cannot read page {page_result.page_number} of {source}: {exc}"
+                        ) from exc
                 page.insert_image(page.rect, pixmap=_pixmap(image))
             pages.append((page.number, page_result))
     finally:
@@ -178,6 +185,23 @@ def _open_image(source: Path, dpi: float) -> LoadedDocument:
     try:
         return ImageLoader().open(source, dpi=dpi)
     except Exception as exc:
+        raise OutputError(f"cannot read the source image {source}: {exc}") from exc
+
+
+def _passthrough_jpeg(
+    source: Path, embeddable: bool | None
+) -> tuple[tuple[int, int] | None, bytes] | None:
+    """``(size, bytes)`` of a JPEG source to embed unchanged (size None: it is the
+    page's, the loader said so), else None. ``embeddable`` is what the loader said
+    (:attr:`~tair_ocr.components.LoadedDocument.embeddable_jpeg`); None: ask the
+    file (:func:`_plain_jpeg`)."""
+    if embeddable is None:
+        return _plain_jpeg(source)
+    if not embeddable:
+        return None
+    try:
+        return None, source.read_bytes()
+    except OSError as exc:
         raise OutputError(f"cannot read the source image {source}: {exc}") from exc
 
 

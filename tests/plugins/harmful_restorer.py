@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 import tair_ocr
@@ -38,10 +37,10 @@ class HarmfulRestorer(tair_ocr.Restorer):
     def __init__(self, swap_share: float = SWAP_SHARE) -> None:
         self.swap_share = swap_share
 
-    def restore(self, tiles: torch.Tensor) -> RestoredTiles:
-        out = tiles.detach().to("cpu", torch.float32).clone()
+    def restore(self, tiles: np.ndarray) -> RestoredTiles:
+        out = np.array(tiles, dtype=np.float32)  # a copy
         for i in range(out.shape[0]):
-            image = out[i].permute(1, 2, 0).numpy()  # H×W×3 view
+            image = out[i].transpose(1, 2, 0)  # H×W×3 view
             swap_glyphs(image, self.swap_share)
         return RestoredTiles(images=out, words=[[] for _ in range(out.shape[0])])
 

@@ -26,8 +26,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
 from tair_ocr import Availability, BBox, MissingDependencyError, OcrEngine, Word
+from tair_ocr.options import PluginOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,16 @@ Point = tuple[float, float]
 Quad = Sequence[Sequence[float]]
 
 
+class RapidOcrOptions(PluginOptions):
+    """Options of the rapidocr engine."""
+
+    namespace: ClassVar[str] = "rapidocr"
+
+    threads: int | None = Field(
+        None, ge=1, description="onnxruntime threads per page (default: all cores)"
+    )
+
+
 class RapidOcrEngine(OcrEngine):
     """OCR with RapidOCR 3.x and its bundled PP-OCRv6 small models (CPU, onnxruntime).
 
@@ -62,6 +74,8 @@ class RapidOcrEngine(OcrEngine):
     name = "rapidocr"
     description = "RapidOCR 3.x (PP-OCRv6 small, onnxruntime): robust on degraded text"
     parallel_safe: ClassVar[bool] = False
+    #: ``--rapidocr-threads`` / ``options={"rapidocr": {"threads": 2}}``.
+    options_model = RapidOcrOptions
 
     def __init__(self, *, threads: int | None = None) -> None:
         #: onnxruntime intra-op threads; None uses the CPU count.
@@ -70,6 +84,12 @@ class RapidOcrEngine(OcrEngine):
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._warned: set[str] = set()
+
+    def configure(self, options: RapidOcrOptions) -> None:
+        """Apply ``--rapidocr-threads`` (None keeps the constructor's threads)."""
+        if options.threads is not None and options.threads != self.threads:
+            with self._lock:
+                self.threads, self._ocr = options.threads, None  # rebuilt on first page
 
     # ------------------------------------------------------------------ availability
 

@@ -1,13 +1,13 @@
 """Synthetic checkpoints in the *published* layout, for converter tests and benchmarks.
 
-The inverse of :mod:`tair_ocr.models.key_mapping`, written independently of it: our
-modules' state dicts are renamed back to the ldm/OpenCLIP names of the released files
+The inverse of :mod:`tair_workbench.conversion.key_mapping`, written independently of
+it: our modules' state dicts are renamed back to the ldm/OpenCLIP names of the released files
 (``input_blocks.4.1.proj_in``, fused ``attn.in_proj_weight``, 1×1-conv VAE attention)
 and saved in the released containers (``{"cldm", "swinir", "testr"}``,
 ``{"state_dict": ...}``, a bare ControlNet dict, a ``module.``-prefixed SwinIR dict).
 Converting these files must give back the modules they came from.
 
-The product never uses this module.
+The runtime (:mod:`tair_ocr`) never uses this module.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Command line for the synthetic page generator.
 
-python -m tair_ocr.synthetic preview -o grid.png --seed 0
-python -m tair_ocr.synthetic page --kind blur --seed 3 -o x.png [--gt]
-python -m tair_ocr.synthetic kinds
-python -m tair_ocr.synthetic fonts
+python -m tair_workbench.synthetic preview -o grid.png --seed 0
+python -m tair_workbench.synthetic page --kind blur --seed 3 -o x.png [--gt]
+python -m tair_workbench.synthetic kinds
+python -m tair_workbench.synthetic fonts
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from tair_ocr.errors import ExitCode, OutputError, TairOcrError, UsageError
-from tair_ocr.synthetic.degrade import ALIASES, DEGRADATION_KINDS, degrade
-from tair_ocr.synthetic.render import LAYOUTS, PAGE_SIZES, available_fonts, render_page
+from tair_workbench.synthetic.degrade import ALIASES, DEGRADATION_KINDS, degrade
+from tair_workbench.synthetic.render import LAYOUTS, PAGE_SIZES, available_fonts, render_page
 
 
 def _pair(text: str, kind: type[float] | type[int]) -> tuple[float, float] | tuple[int, int]:
@@ -46,7 +46,7 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tair_ocr.synthetic",
+        prog="python -m tair_workbench.synthetic",
         description="Render synthetic document pages with ground truth and degrade them.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -2,12 +2,12 @@
 
 ::
 
-    python -m tair_ocr.cleaner.train --out /tmp/cleaner-run --steps 3000
-    python -m tair_ocr.cleaner.train --out /tmp/cleaner-run --steps 3000   # resumes
-    python -m tair_ocr.cleaner.train --out /tmp/cleaner-run --steps 3000 \\
+    python -m tair_workbench.cleaner.train --out /tmp/cleaner-run --steps 3000
+    python -m tair_workbench.cleaner.train --out /tmp/cleaner-run --steps 3000   # resumes
+    python -m tair_workbench.cleaner.train --out /tmp/cleaner-run --steps 3000 \\
         --export tair_ocr/cleaner/weights/cleaner.safetensors
 
-Each step draws a batch of patches from a :class:`~tair_ocr.cleaner.data.PatchPool`
+Each step draws a batch of patches from a :class:`~tair_workbench.cleaner.data.PatchPool`
 that new synthetic pages keep refreshing, and minimises an L1 loss weighted towards
 the ink (text strokes are a small part of a page, and OCR only cares about them).
 AdamW with a linear warm-up and a cosine decay to zero over ``--steps``.
@@ -44,7 +44,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tair_ocr.cleaner.data import HELD_OUT_FONTS, VALIDATION_SEEDS, PatchPool
 from tair_ocr.cleaner.model import (
     CleanerConfig,
     CleanerNet,
@@ -52,6 +51,7 @@ from tair_ocr.cleaner.model import (
     load_model,
     save_model,
 )
+from tair_workbench.cleaner.data import HELD_OUT_FONTS, VALIDATION_SEEDS, PatchPool
 
 __all__ = ["TrainOptions", "ink_weighted_l1", "main", "parse_kind_weights", "train", "validate"]
 
@@ -106,7 +106,7 @@ class TrainOptions:
     #: Start from these exported weights (fine-tuning) instead of random ones; the
     #: architecture comes from the JSON beside them.
     init: str = ""
-    #: Override degradation weights of :data:`~tair_ocr.cleaner.data.TRAIN_KINDS`,
+    #: Override degradation weights of :data:`~tair_workbench.cleaner.data.TRAIN_KINDS`,
     #: as ``"lowres_jpeg=0.3,clean=0.1"`` (kinds not named keep theirs).
     kind_weights: str = ""
     #: Index of the first training page (a fine-tuning run starts past the pages
@@ -128,9 +128,9 @@ def with_contrast_input(model: CleanerNet) -> CleanerNet:
 def parse_kind_weights(spec: str) -> dict[str, float] | None:
     """``"a=0.3,b=0.1"`` → :data:`TRAIN_KINDS` with those weights replaced (None if
     ``spec`` is empty). Unknown kinds and negative weights are usage errors."""
-    from tair_ocr.cleaner.data import TRAIN_KINDS
     from tair_ocr.errors import UsageError
-    from tair_ocr.synthetic.degrade import DEGRADATION_KINDS
+    from tair_workbench.cleaner.data import TRAIN_KINDS
+    from tair_workbench.synthetic.degrade import DEGRADATION_KINDS
 
     if not spec.strip():
         return None
@@ -185,7 +185,7 @@ class _ValPage:
 
 def _validation_pages(count: int, folder: Path) -> list[_ValPage]:
     """Held-out pages: validation seeds, held-out fonts, 8-11 pt, 4.5 × 3.5 in."""
-    from tair_ocr.synthetic import available_fonts, degrade, render_page
+    from tair_workbench.synthetic import available_fonts, degrade, render_page
 
     fonts = [f for f in HELD_OUT_FONTS if f in available_fonts()] or list(available_fonts())
     pages = []
@@ -220,11 +220,13 @@ def _tesseract_text(path: Path, dpi: float) -> str:
 
 
 def _cer(reference: str, text: str) -> float:
-    from rapidfuzz.distance import Levenshtein
+    """Character error rate, whitespace runs collapsed (the project's own edit distance:
+    a second or two per validation page, no extra dependency)."""
+    from tair_ocr.fusion import levenshtein
 
     ref = " ".join(reference.split())
     hyp = " ".join(text.split())
-    return Levenshtein.distance(ref, hyp) / max(1, len(ref))
+    return levenshtein(ref, hyp) / max(1, len(ref))
 
 
 def validate(
@@ -548,7 +550,7 @@ def _finish(
 def _parse(argv: Sequence[str] | None) -> tuple[TrainOptions, Path | None]:
     defaults = TrainOptions(out=Path("."))
     p = argparse.ArgumentParser(
-        prog="python -m tair_ocr.cleaner.train",
+        prog="python -m tair_workbench.cleaner.train",
         description="Train the cleaner restorer on synthetic degraded pages (CPU).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -619,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     options, export = _parse(argv)
     args = sys.argv[1:] if argv is None else list(argv)
-    command = "python -m tair_ocr.cleaner.train " + " ".join(args)
+    command = "python -m tair_workbench.cleaner.train " + " ".join(args)
     train(options, export=export, command=command)
     return 0
 

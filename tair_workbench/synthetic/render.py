@@ -1,6 +1,6 @@
 """Render synthetic document pages with exact ground truth.
 
-:func:`render_page` typesets redistributable text (:mod:`tair_ocr.synthetic.text`) onto
+:func:`render_page` typesets redistributable text (:mod:`tair_workbench.synthetic.text`) onto
 a white page with Pillow and system TrueType/OpenType fonts, and returns the image with
 its full text (lines in reading order) and every word's pixel box. Words are drawn one by
 one at the positions the whole line's layout gives them; each box is the font's
@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tair_ocr.errors import UsageError
-from tair_ocr.synthetic import text as T
+from tair_workbench.synthetic import text as T
 
 __all__ = [
     "LAYOUTS",

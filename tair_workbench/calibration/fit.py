@@ -1,7 +1,7 @@
 """Fit the word-confidence calibrations of :mod:`tair_ocr.calibration` on synthetic pages.
 
-For every degradation kind of :data:`tair_ocr.synthetic.degrade.DEGRADATION_KINDS`,
-``pages_per_kind`` pages are made with :func:`~tair_ocr.synthetic.degrade.synthesize`
+For every degradation kind of :data:`tair_workbench.synthetic.degrade.DEGRADATION_KINDS`,
+``pages_per_kind`` pages are made with :func:`~tair_workbench.synthetic.degrade.synthesize`
 from seeds ``SEED_BASE + 1000 * kind_index + i`` (40 000 and up: the benchmarks use
 10 000+ and 20 000+, training and samples stay below 10 000). Each engine reads each
 page as it is (condition ``original``) and, with a restorer, the page restored by it
@@ -18,7 +18,7 @@ gets its own map only when it has enough words and its maps beat the pooled ones
 the held-out words (:func:`select_and_fit`). Then the maps are refitted on all pages
 and written to ``<out>/<engine>.json``.
 
-    python -m tair_ocr.calibration fit --engines tesseract,rapidocr --pages-per-kind 3 \\
+    python -m tair_workbench.calibration fit --engines tesseract,rapidocr --pages-per-kind 3 \\
         --out tair_ocr/calibration/data --restorer cleaner --jobs 2
 
 ``--save-readings FILE`` keeps the labelled words; ``--from-readings FILE`` refits
@@ -472,10 +472,11 @@ def _components(task: PageTask) -> tuple[dict[str, Any], Any]:
         from tair_ocr.plugins import PluginManager
 
         pm = PluginManager()
+        defaults = pm.option_models.parse({})  # every plugin's default options
         engines = {}
         for name in task.engines:
             engine = pm.engines.get(name)
-            engine.configure({})
+            engine.configure(defaults.for_component(engine))
             if task.single_thread and hasattr(engine, "threads"):
                 # rapidocr sizes onnxruntime to every core unless told otherwise.
                 engine.threads = 1
@@ -483,7 +484,7 @@ def _components(task: PageTask) -> tuple[dict[str, Any], Any]:
         restorer = None
         if task.restorer:
             restorer = pm.restorers.get(task.restorer)
-            restorer.configure({})
+            restorer.configure(defaults.for_component(restorer))
         _WORKER["engines"], _WORKER["restorer"] = engines, restorer
     return _WORKER["engines"], _WORKER["restorer"]
 
@@ -492,7 +493,7 @@ def read_page(task: PageTask) -> PageReading:
     """Make one page and read it with every engine, as is and restored."""
     from tair_ocr.page import Page
     from tair_ocr.restoration import restore_page
-    from tair_ocr.synthetic.degrade import synthesize
+    from tair_workbench.synthetic.degrade import synthesize
 
     engines, restorer = _components(task)
     started = time.perf_counter()
@@ -550,7 +551,7 @@ def page_tasks(
     single_thread: bool = False,
 ) -> list[PageTask]:
     """The pages of a fit: seeds ``SEED_BASE + 1000 * kind_index + i``."""
-    from tair_ocr.synthetic.degrade import DEGRADATION_KINDS
+    from tair_workbench.synthetic.degrade import DEGRADATION_KINDS
 
     order = list(DEGRADATION_KINDS)
     return [
@@ -735,13 +736,32 @@ def _symbol_counts(samples: Sequence[Sample]) -> tuple[int, int] | None:
 def write_data(
     path: Path, engine: str, calibrations: dict[str, Calibration], fitting: dict[str, Any]
 ) -> None:
-    """Write one engine's data file (see :func:`tair_ocr.calibration.read_calibrations`)."""
-    data = {
+    """Write one engine's data file (see :func:`tair_ocr.calibration.read_calibrations`).
+
+    An existing file fitted on another restorer keeps its conditions: this fit's
+    restored conditions join it under ``restorers`` (the page-as-loaded condition
+    stays the file's own, so adding a restorer changes no other reading).
+    """
+    conditions = {c: calibrations[c].to_dict() for c in sorted(calibrations)}
+    data: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "engine": engine,
         "fitting": fitting,
-        "conditions": {c: calibrations[c].to_dict() for c in sorted(calibrations)},
+        "conditions": conditions,
     }
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        own = (existing.get("fitting") or {}).get("restorer")
+        restorer = fitting.get("restorer")
+        if existing.get("format") == FORMAT_VERSION and own and restorer and own != restorer:
+            others = dict(existing.get("restorers") or {})
+            others[restorer] = {
+                "fitting": fitting,
+                "conditions": {c: e for c, e in conditions.items() if c != "original"},
+            }
+            data = {**existing, "restorers": dict(sorted(others.items()))}
+        elif existing.get("restorers"):
+            data["restorers"] = existing["restorers"]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -752,7 +772,7 @@ def _generator_digest() -> str:
     """SHA-256 (first 16 hex digits) of the synthetic generator's source files."""
     import hashlib
 
-    import tair_ocr.synthetic as synthetic
+    import tair_workbench.synthetic as synthetic
 
     digest = hashlib.sha256()
     for name in ("degrade.py", "render.py", "text.py"):
@@ -813,8 +833,8 @@ def run_fit(
     ``from_readings`` refits from the readings a former run saved with
     ``save_readings`` (JSON lines) instead of reading pages again.
     """
-    from tair_ocr import __version__
-    from tair_ocr.synthetic.degrade import DEGRADATION_KINDS
+    from tair_ocr._version import __version__
+    from tair_workbench.synthetic.degrade import DEGRADATION_KINDS
 
     kinds = list(kinds or DEGRADATION_KINDS)
     started = time.perf_counter()
@@ -829,9 +849,7 @@ def run_fit(
             e for e in engines if any(k.startswith(f"{e}:") for p in pages for k in p.readings)
         ]
         restorer_used = (
-            restorer
-            if any(":restored" in k for p in pages for k in p.readings)
-            else None
+            restorer if any(":restored" in k for p in pages for k in p.readings) else None
         )
     else:
         names = _available("engine", engines, message)
@@ -911,10 +929,10 @@ def run_fit(
 
 
 def main_fit(args: Any, arguments: str) -> int:
-    """The ``fit`` command (see :mod:`tair_ocr.calibration.__main__`); ``arguments``
+    """The ``fit`` command (see :mod:`tair_workbench.calibration.__main__`); ``arguments``
     is its command line, recorded in the data files."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    command = f"python -m tair_ocr.calibration {arguments}"
+    command = f"python -m tair_workbench.calibration {arguments}"
     results = run_fit(
         [e.strip() for e in args.engines.split(",") if e.strip()],
         args.pages_per_kind,

@@ -2,12 +2,12 @@
 
 A pair is made from one seed, deterministically:
 
-1. :func:`tair_ocr.synthetic.render_page` typesets a small page (3–6 in on a side) at a
+1. :func:`tair_workbench.synthetic.render_page` typesets a small page (3–6 in on a side) at a
    high resolution ``hi_dpi`` (280–400 dpi) with a training font, a random layout and
    body size; sometimes the strokes are made bolder or lighter (other font weights).
 2. The page is "acquired" at ``dpi`` ≤ ``hi_dpi`` (area resampling, as a scanner's
    sensor integrates light), then degraded with one of :data:`TRAIN_KINDS`
-   (:func:`tair_ocr.synthetic.degrade`; the resolution kinds shrink it further).
+   (:func:`tair_workbench.synthetic.degrade`; the resolution kinds shrink it further).
 3. The degraded image goes through the same working-scale step as in the pipeline
    (:func:`tair_ocr.working_scale.auto_scale` and :func:`~tair_ocr.working_scale.resample`),
    and is turned to gray with the BT.601 luma weights the restorer uses. This is the
@@ -105,7 +105,7 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 def train_fonts() -> list[str]:
     """Installed font families that training may use (all but :data:`HELD_OUT_FONTS`)."""
-    from tair_ocr.synthetic import available_fonts
+    from tair_workbench.synthetic import available_fonts
 
     names = [n for n in available_fonts() if n not in HELD_OUT_FONTS]
     return names or list(available_fonts())
@@ -195,11 +195,11 @@ def make_pair(
     :param size_in: page size in inches; default 3-6 in wide, 3-5 in high.
     :param hi_dpi: resolution of the clean rendering; default 280-400 dpi.
     :param font_pt: body text size; default the layout's range, or 6.5-16 pt (30 %).
-    :param layout: a layout of :data:`tair_ocr.synthetic.LAYOUTS`; default drawn.
+    :param layout: a layout of :data:`tair_workbench.synthetic.LAYOUTS`; default drawn.
     """
-    from tair_ocr.synthetic import degrade, render_page
-    from tair_ocr.synthetic.degrade import DEGRADATION_KINDS
     from tair_ocr.working_scale import MAX_AUTO_SCALE, auto_scale, resample
+    from tair_workbench.synthetic import degrade, render_page
+    from tair_workbench.synthetic.degrade import DEGRADATION_KINDS
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UsageError(f"seed must be a non-negative integer, not {seed!r}")

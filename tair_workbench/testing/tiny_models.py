@@ -1,6 +1,6 @@
 """Tiny TeReDiff models with random weights, for tests and plumbing benchmarks only.
 
-The product never uses this module: the restorer loads converted published weights
+The runtime (:mod:`tair_ocr`) never uses this module: the restorer loads converted published weights
 or fails with :class:`~tair_ocr.errors.WeightsNotFoundError`. Here every component
 keeps the published *architecture* (same classes, same wiring, 4 U-Net levels, 4
 spotter levels, 16 control points, 25 characters, 97 classes) with tiny widths, so a

@@ -60,7 +60,7 @@ from PIL import Image
 from tair_ocr.errors import UsageError
 from tair_ocr.geometry import Affine
 from tair_ocr.results import BBox
-from tair_ocr.synthetic.render import RenderedPage, WordBox, render_page
+from tair_workbench.synthetic.render import RenderedPage, WordBox, render_page
 
 __all__ = ["ALIASES", "DEGRADATION_KINDS", "DegradationKind", "Degraded", "degrade", "synthesize"]
 
@@ -99,7 +99,7 @@ class Degraded:
 
     ``transform`` maps clean-page pixel coordinates to ``image`` pixel coordinates;
     ``text``, ``words`` (with boxes already mapped into ``image``) and ``clean`` are set
-    when :func:`degrade` was given a :class:`~tair_ocr.synthetic.render.RenderedPage`.
+    when :func:`degrade` was given a :class:`~tair_workbench.synthetic.render.RenderedPage`.
     """
 
     image: Image.Image
@@ -655,7 +655,7 @@ def synthesize(kind: str, seed: int, **render: Any) -> Degraded:
 
     The kind's :attr:`~DegradationKind.render_hints` are drawn from the seed (body sizes
     in half points) unless ``render`` sets them; other ``render`` options go to
-    :func:`~tair_ocr.synthetic.render.render_page`. Same arguments, same bytes.
+    :func:`~tair_workbench.synthetic.render.render_page`. Same arguments, same bytes.
     """
     spec = _resolve_kind(kind)
     rng = np.random.default_rng([int(seed), zlib.crc32(b"hints:" + spec.name.encode())])

@@ -2,16 +2,16 @@
 
 Used for the bundled samples, the per-degradation OCR benchmarks and training data::
 
-    from tair_ocr.synthetic import render_page, degrade
+    from tair_workbench.synthetic import render_page, degrade
     page = render_page(seed=3, layout="paragraphs")      # clean page + text + word boxes
     bad = degrade(page, "shaded_photo", seed=3)          # phone-photo look, same size
     bad.image, bad.dpi, bad.text, bad.words              # words mapped into bad.image
     bad = synthesize("lowres_jpeg", seed=3)              # page suited to the kind, degraded
 
-``python -m tair_ocr.synthetic preview -o grid.png`` shows every degradation kind.
+``python -m tair_workbench.synthetic preview -o grid.png`` shows every degradation kind.
 """
 
-from tair_ocr.synthetic.degrade import (
+from tair_workbench.synthetic.degrade import (
     ALIASES,
     DEGRADATION_KINDS,
     DegradationKind,
@@ -19,7 +19,7 @@ from tair_ocr.synthetic.degrade import (
     degrade,
     synthesize,
 )
-from tair_ocr.synthetic.render import (
+from tair_workbench.synthetic.render import (
     LAYOUTS,
     PAGE_SIZES,
     FontFamily,
@@ -28,7 +28,7 @@ from tair_ocr.synthetic.render import (
     available_fonts,
     render_page,
 )
-from tair_ocr.synthetic.text import sample_paragraphs, sample_text
+from tair_workbench.synthetic.text import sample_paragraphs, sample_text
 
 __all__ = [
     "ALIASES",

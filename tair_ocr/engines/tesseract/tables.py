@@ -1,0 +1,91 @@
+"""Tables re-read row by row.
+
+Automatic page segmentation (``--psm 3``) often reads a table column by column,
+splits numbers at their decimal points, and takes a column of short cells (item
+numbers, quantities) for one line of vertical text that it misreads. Where the
+layout finds such a table (:func:`tair_ocr.layout.table_regions`), its region is
+read again as one uniform block (``--psm 6``), which yields the rows in order
+(``--tesseract-tables off`` keeps the first reading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tair_ocr.engines.tesseract.tsv import moved
+from tair_ocr.layout import table_regions
+from tair_ocr.results import BBox, Word, mean_confidence
+from tair_ocr.working_scale import luminance
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+#: Modes with automatic page segmentation, the ones whose tables are re-read.
+AUTO_PSM = frozenset({1, 3})
+#: "A single uniform block of text": reads a table's cells row by row.
+TABLE_PSM = 6
+#: The row reading replaces the first only if its mean word confidence is at least
+#: this and at least that of the words it replaces.
+TABLE_MIN_CONFIDENCE = 0.5
+
+#: Reads a crop of the page as one uniform block (:data:`TABLE_PSM`).
+ReadRows = Callable[["Image.Image"], list[Word]]
+
+
+def reread_tables(
+    image: Image.Image, words: list[Word], read_rows: ReadRows, *, gray: np.ndarray | None = None
+) -> list[Word]:
+    """``words`` (a reading of ``image``) with each table the layout finds in them
+    replaced by ``read_rows`` of its region, where that reads better
+    (:func:`reread_table`). ``gray`` is the luminance of ``image`` when measured
+    already; else it is measured when a table is found."""
+    for region in table_regions(words, lambda: luminance(image) if gray is None else gray):
+        words = reread_table(image, region, words, read_rows)
+    return words
+
+
+def reread_table(
+    image: Image.Image, region: BBox, words: list[Word], read_rows: ReadRows
+) -> list[Word]:
+    """``words`` with those inside ``region`` replaced by a row-by-row reading
+    (``read_rows``, ``--psm 6``: one uniform block) of that region, unless that
+    reading is less confident or not confident at all (:data:`TABLE_MIN_CONFIDENCE`)."""
+    pad = 8 + 0.005 * min(image.size)  # a margin, not the neighbours' ink
+    left, top = max(0, int(region.x0 - pad)), max(0, int(region.y0 - pad))
+    right = min(image.width, int(region.x1 + pad) + 1)
+    bottom = min(image.height, int(region.y1 + pad) + 1)
+    within = [_centre_in(w.bbox, left, top, right, bottom) for w in words]
+    if not any(within):
+        return words
+    crop = image.crop((left, top, right, bottom))
+    rows = read_rows(crop)
+    confidence = mean_confidence(rows)
+    # A real table reads more confidently in rows; noise (a photo's background
+    # taken for cells) reads as low-confidence garbage either way.
+    inside = [w for w, w_in in zip(words, within, strict=True) if w_in]
+    if confidence < TABLE_MIN_CONFIDENCE or confidence < mean_confidence(inside):
+        return words
+    # New ids after the page's, so the rows form blocks and lines of their own.
+    first_block = 1 + max(w.block_id or 0 for w in words)
+    first_line = 1 + max(w.line_id or 0 for w in words)
+    placed = [
+        moved(
+            w,
+            left,
+            top,
+            block_id=first_block + (w.block_id or 0),
+            line_id=first_line + (w.line_id or 0),
+        )
+        for w in rows
+    ]
+    # The rows take the place of the table's first word in the engine's order.
+    at = within.index(True)
+    kept_after = [w for w, w_in in zip(words[at:], within[at:], strict=True) if not w_in]
+    return words[:at] + placed + kept_after
+
+
+def _centre_in(box: BBox, left: float, top: float, right: float, bottom: float) -> bool:
+    x, y = box.center
+    return left <= x < right and top <= y < bottom
