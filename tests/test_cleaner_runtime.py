@@ -1,5 +1,6 @@
-"""The cleaner at run time: the shipped ONNX model on onnxruntime, the restorer plugin,
-and a CPU path that imports no torch. (Network, training and export: test_cleaner.py.)"""
+"""The cleaner at run time: the shipped ONNX model (int8) on onnxruntime, the restorer
+plugin, and a CPU path that imports no torch. (Network, training and export:
+test_cleaner.py.)"""
 
 from __future__ import annotations
 
@@ -48,26 +49,28 @@ def pattern(size: int = 96) -> np.ndarray:
 # ---------------------------------------------------------------------- shipped model
 
 
-#: Fingerprint of the shipped weights on :func:`pattern` (float32, one thread):
-#: mean, standard deviation and a few pixels of the restored gray image.
+#: Fingerprint of the shipped model on :func:`pattern` (int8, one thread): mean,
+#: standard deviation and a few pixels of the restored gray image. (The float32
+#: export of the same weights gives 0.81711, 0.34209 and pixels within 0.03 of these.)
 FINGERPRINT: dict[str, Any] = {
-    "mean": 0.81711,
-    "std": 0.34209,
+    "mean": 0.81655,
+    "std": 0.34204,
     "pixels": {
-        (5, 5): 0.9677,
+        (5, 5): 0.9707,
         (20, 3): 0.0,
         (20, 9): 1.0,
-        (50, 60): 0.0512,
-        (28, 78): 0.7773,
-        (59, 49): 0.8048,
-        (95, 95): 0.4667,
+        (50, 60): 0.0575,
+        (28, 78): 0.7519,
+        (59, 49): 0.8012,
+        (95, 95): 0.4609,
     },
 }
 
 
 def test_shipped_model_is_small_and_described() -> None:
     assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.suffix == ".onnx"
-    assert DEFAULT_WEIGHTS.stat().st_size < 12_000_000
+    # int8: a quarter of the float32 export's 9.2 MB.
+    assert DEFAULT_WEIGHTS.stat().st_size < 3_000_000
     meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
     # cleaner.json keeps the literal training command (``python -m tair_ocr.cleaner.train``
     # before training moved to the workbench).
@@ -77,14 +80,19 @@ def test_shipped_model_is_small_and_described() -> None:
     assert meta["steps"] > 0
     card = DEFAULT_WEIGHTS.parent / "MODEL_CARD.md"
     assert card.is_file() and "python -m tair_workbench.cleaner.train" in card.read_text()
-    # The ONNX model is the export of the shipped training weights, checked then.
+    # The ONNX model is the int8 export of the shipped training weights, checked then:
+    # its float32 graph against torch, the int8 model against that graph.
     onnx = meta["onnx"]
     assert onnx["file"] == DEFAULT_WEIGHTS.name and onnx["source"] == TORCH_WEIGHTS.name
-    assert onnx["command"].startswith("python -m tair_workbench.cleaner.export")
+    assert onnx["command"] == "python -m tair_workbench.cleaner.export --quantize int8"
     assert onnx["source_sha256"] == hashlib.sha256(TORCH_WEIGHTS.read_bytes()).hexdigest()
     assert onnx["sha256"] == hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()
     assert onnx["max_abs_diff_to_torch"] < 1e-4
     assert onnx["multiple"] == 16 and onnx["input"] and onnx["output"]
+    assert onnx["precision"] == "int8"
+    quantization = onnx["quantization"]
+    assert quantization["calibration"]["tiles"] >= 24
+    assert quantization["check"]["mean_abs_diff_to_float32"] < 0.005
 
 
 def test_shipped_model_fingerprint() -> None:
@@ -98,7 +106,9 @@ def test_shipped_model_fingerprint() -> None:
     assert gray.mean() == pytest.approx(FINGERPRINT["mean"], abs=2e-3)
     assert gray.std() == pytest.approx(FINGERPRINT["std"], abs=2e-3)
     for (yy, xx), value in FINGERPRINT["pixels"].items():
-        assert gray[yy, xx] == pytest.approx(value, abs=5e-3), (yy, xx)
+        # Other CPUs' kernels may round an activation the other way here and there,
+        # which moves a pixel on an edge a little: hence 0.01.
+        assert gray[yy, xx] == pytest.approx(value, abs=1e-2), (yy, xx)
     # Gray tiles in (what the tile stage gives it): the same result.
     luma = pattern()[:, 0:1] * 0.299 + pattern()[:, 1:2] * 0.587 + pattern()[:, 2:3] * 0.114
     assert np.abs(restorer.restore(luma.astype(np.float32)).images - out).max() < 1e-5
@@ -112,10 +122,13 @@ def test_any_tile_size_is_padded_like_the_network_pads() -> None:
     for h, w in ((37, 50), (5, 7), (1, 96), (96, 17)):
         out = restorer.restore(np.ascontiguousarray(big[..., :h, :w])).images
         assert out.shape == (1, 1, h, w) and np.isfinite(out).all()
-    # A reflect-padded tile restores like the part of a larger one far from the pad.
+    # A reflect-padded tile restores like the part of a larger one far from the pad
+    # (float32: within 0.002; the int8 model's rounding flips amplify the small
+    # differences the pad makes to 0.026 at most, 0.002 on average).
     whole = restorer.restore(big).images[0, 0]
     part = restorer.restore(np.ascontiguousarray(big[..., :90, :])).images[0, 0]
-    assert np.abs(part[:40] - whole[:40]).max() < 0.02
+    assert np.abs(part[:40] - whole[:40]).max() < 0.04
+    assert np.abs(part[:40] - whole[:40]).mean() < 0.004
 
 
 def test_shipped_model_restores_text_towards_clean() -> None:
@@ -183,10 +196,14 @@ def test_availability_and_options(tmp_path: Path) -> None:
         CleanerOptions.parse({"precision": "fp8"})
     with pytest.raises(UsageError):
         CleanerRestorer(precision="half")
-    # The ONNX model computes in float32: bf16 needs .safetensors weights on torch.
-    with pytest.raises(UsageError, match="bf16"):
-        CleanerRestorer().configure(CleanerOptions(precision="bf16"))
-    assert not CleanerRestorer(precision="bf16").availability().ok
+    # The shipped ONNX model computes in int8: another precision is an error that
+    # says how to get float32.
+    for other in ("bf16", "fp32"):
+        with pytest.raises(UsageError, match=f"{other}.*computes in int8.*--quantize none"):
+            CleanerRestorer().configure(CleanerOptions(precision=other))
+        available = CleanerRestorer(precision=other).availability()
+        assert not available.ok and "int8" in available.reason
+    assert CleanerRestorer(precision="auto").availability().ok
 
 
 def test_safetensors_weights_without_torch_are_a_clear_error(
@@ -205,7 +222,7 @@ def test_model_loaded_once_and_kept() -> None:
     restorer.restore(np.random.default_rng(0).random((1, 1, 32, 32), dtype=np.float32))
     assert restorer.model() is first
     assert first.get_providers() == ["CPUExecutionProvider"]
-    assert not restorer.uses_bf16
+    assert not restorer.uses_bf16 and restorer.arithmetic == "int8"
     # Other threads: a new session (onnxruntime fixes them when it makes one).
     restorer.configure(CleanerOptions(threads=2))
     assert restorer.model() is not first

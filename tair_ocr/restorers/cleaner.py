@@ -1,9 +1,12 @@
 """The ``cleaner`` restorer: a small CNN trained on synthetic degradations, on the CPU.
 
 The network (:mod:`tair_ocr.cleaner.model`) ships with the package as ONNX
-(``tair_ocr/cleaner/weights/cleaner.onnx``, exported from ``cleaner.safetensors`` by
-``python -m tair_workbench.cleaner.export``; how it was trained is in ``MODEL_CARD.md``
-beside it) and runs on onnxruntime: the runtime needs no torch. It removes blur
+(``tair_ocr/cleaner/weights/cleaner.onnx``, exported from ``cleaner.safetensors`` and
+quantized to int8 by ``python -m tair_workbench.cleaner.export --quantize int8``; how it
+was trained is in ``MODEL_CARD.md`` beside it) and runs on onnxruntime: the runtime
+needs no torch. Its int8 convolutions restore a page about 2.5 times as fast as
+float32 on a CPU with AVX512-VNNI, and faster than torch in bfloat16
+(``benchmarks/cleaner_speed.py``). It removes blur
 (optical, defocus, motion), noise, JPEG artefacts, shading and fading, and sharpens
 text the working scale has enlarged; it returns dark text on white paper.
 
@@ -18,8 +21,12 @@ Options (:class:`CleanerOptions`): ``--cleaner-weights FILE`` loads other weight
 beside them.
 ``--cleaner-threads N`` sets the CPU threads (onnxruntime's intra-op threads, or
 torch's; default: all cores; the ``TAIR_OCR_CLEANER_THREADS`` environment variable does
-the same). ``--cleaner-precision`` only applies to ``.safetensors`` weights on torch
-(bfloat16 where the CPU computes it natively); the ONNX model computes in float32.
+the same). ``--cleaner-precision`` chooses the arithmetic of ``.safetensors`` weights on
+torch (bfloat16 where the CPU computes it natively); an ONNX model computes in the
+precision it was exported in (its config's ``onnx.precision``: ``int8`` for the shipped
+one), and asking it for another is an error. A float32 ONNX model is one command away:
+``python -m tair_workbench.cleaner.export --quantize none -o cleaner-fp32.onnx``, then
+``--cleaner-weights cleaner-fp32.onnx``.
 """
 
 from __future__ import annotations
@@ -100,8 +107,9 @@ class CleanerOptions(PluginOptions):
     )
     precision: Precision = Field(
         "auto",
-        description=".safetensors weights on torch only: bf16 where the CPU computes it "
-        "natively (auto), or force fp32/bf16; the ONNX model runs in fp32",
+        description=".safetensors weights on torch: bf16 where the CPU computes it "
+        "natively (auto), or force fp32/bf16; an ONNX model runs in its own precision "
+        "(the shipped one: int8)",
     )
 
     @field_validator("weights")
@@ -131,9 +139,10 @@ class CleanerRestorer(Restorer):
         weights (run with torch, which must be installed), with a ``.json`` beside
         them; default :data:`DEFAULT_WEIGHTS`.
     :param threads: CPU threads (default: ``$TAIR_OCR_CLEANER_THREADS`` or all cores).
-    :param precision: torch backend only: ``"auto"`` (bfloat16 where the CPU computes
-        it natively, else float32), ``"fp32"`` or ``"bf16"``. The ONNX model runs in
-        float32; ``"bf16"`` with it is an error.
+    :param precision: torch backend: ``"auto"`` (bfloat16 where the CPU computes
+        it natively, else float32), ``"fp32"`` or ``"bf16"``. An ONNX model runs in
+        the precision it was exported in (the shipped one: int8); ``"auto"`` takes it,
+        any other value is an error unless it names that precision.
     """
 
     name = "cleaner"
@@ -202,11 +211,10 @@ class CleanerRestorer(Restorer):
             return Availability.no(
                 f"cleaner config {self._weights.with_suffix('.json')} is missing"
             )
-        if backend == "onnx" and self._precision == "bf16":
-            return Availability.no(
-                "--cleaner-precision bf16 needs .safetensors weights on torch",
-                hint="the ONNX model runs in float32",
-            )
+        if backend == "onnx":
+            problem = _onnx_precision_problem(self._weights, self._precision)
+            if problem:
+                return Availability.no(problem, hint=_FP32_HINT)
         return Availability.yes(f"weights {self._weights.name} ({backend})")
 
     def configure(self, options: CleanerOptions) -> None:
@@ -230,11 +238,10 @@ class CleanerRestorer(Restorer):
             with self._lock:
                 if isinstance(self._net, _TorchNet):
                     self._net = None
-        if self._precision == "bf16" and self.backend == "onnx":
-            raise UsageError(
-                "--cleaner-precision bf16 needs the torch backend: the ONNX model runs in "
-                "float32 (pass --cleaner-weights FILE.safetensors with torch installed)"
-            )
+        if self.backend == "onnx":
+            problem = _onnx_precision_problem(self._weights, self._precision)
+            if problem:
+                raise UsageError(f"{problem}. {_FP32_HINT}")
 
     # ------------------------------------------------------------------ model
 
@@ -262,11 +269,9 @@ class CleanerRestorer(Restorer):
                 elif not self._weights.is_file():
                     raise UsageError(f"cleaner weights not found at {self._weights}")
                 elif _backend_of(self._weights) == "onnx":
-                    if self._precision == "bf16":
-                        raise UsageError(
-                            "--cleaner-precision bf16 needs the torch backend: the ONNX "
-                            "model runs in float32"
-                        )
+                    problem = _onnx_precision_problem(self._weights, self._precision)
+                    if problem:
+                        raise UsageError(f"{problem}. {_FP32_HINT}")
                     net = _OnnxNet(self._weights, threads)
                 else:
                     if not _torch_installed():
@@ -291,6 +296,15 @@ class CleanerRestorer(Restorer):
         bfloat16; known once the model is loaded)."""
         net = self._loaded()
         return isinstance(net, _TorchNet) and net.bf16
+
+    @property
+    def arithmetic(self) -> str:
+        """What the convolutions compute in: ``"int8"`` (the shipped ONNX model),
+        ``"fp32"`` or ``"bf16"`` (loads the model)."""
+        net = self._loaded()
+        if isinstance(net, _TorchNet):
+            return "bf16" if net.bf16 else "fp32"
+        return net.precision
 
     # ------------------------------------------------------------------ tiles
 
@@ -347,10 +361,16 @@ class _OnnxNet:
             path.with_suffix(".json").read_text(encoding="utf-8")
         )
         info = self.metadata.get("onnx", {})
+        #: ``"int8"`` or ``"fp32"``: what the export made (older exports: float32).
+        self.precision = str(info.get("precision", "fp32"))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # All optimizations, done here at load time for this CPU (a model optimized
+        # offline would be tied to the CPU it was made on): they fuse the int8 model's
+        # quantize/convolution/dequantize chains into integer convolutions, and give
+        # float32 convolutions the blocked layout (NCHWc) MLAS runs fastest.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         # Idle pool threads sleep instead of spinning: OCR engines run beside the
@@ -416,6 +436,37 @@ class _TorchNet:
         ):
             out = self.model(tensor).float()
         return out.contiguous().numpy()
+
+
+_FP32_HINT = (
+    "float32 on onnxruntime: python -m tair_workbench.cleaner.export --quantize none "
+    "-o cleaner-fp32.onnx, then --cleaner-weights cleaner-fp32.onnx; fp32 or bf16 on "
+    "torch: --cleaner-weights with the .safetensors weights (torch installed)"
+)
+
+
+def _onnx_precision(path: Path) -> str:
+    """The precision an ONNX model was exported in, from its config (``"fp32"``
+    when the config does not say, or cannot be read yet)."""
+    try:
+        config = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "fp32"
+    return str(config.get("onnx", {}).get("precision", "fp32"))
+
+
+def _onnx_precision_problem(path: Path, precision: str) -> str | None:
+    """Why ``--cleaner-precision precision`` cannot run the ONNX model ``path``
+    (it computes in the precision it was exported in), or None."""
+    if precision == "auto":
+        return None
+    exported = _onnx_precision(path)
+    if precision == exported:
+        return None
+    return (
+        f"--cleaner-precision {precision}: {path.name} computes in {exported} (an ONNX "
+        "model runs in the precision it was exported in)"
+    )
 
 
 def _multiple(metadata: Mapping[str, Any]) -> int:
