@@ -181,10 +181,12 @@ class TeReDiffRestorer(Restorer):
         return lookup.found, lookup.searched
 
     def availability(self) -> Availability:
-        missing = [m for m in ("diffusers", "transformers") if importlib.util.find_spec(m) is None]
+        needed = ("torch", "diffusers", "transformers")
+        missing = [m for m in needed if importlib.util.find_spec(m) is None]
         if missing:
             return Availability.no(
-                f"{' and '.join(missing)} not installed", hint="pip install diffusers transformers"
+                f"{', '.join(missing)} not installed",
+                hint="pip install 'tair-ocr[terediff]' (see the README for a CPU or CUDA torch)",
             )
         folder, searched = self.weights_folder()
         if folder is None:
