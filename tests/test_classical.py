@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from tair_ocr.page_analysis import PageAnalysis
 from tair_ocr.plugins import PluginManager
 from tair_ocr.restorers.classical import ClassicalRestorer, analyze_page, is_binary
 from tests.conftest import requires_tesseract
@@ -64,7 +65,7 @@ def _tiles(gray: np.ndarray, size: int = 256, channels: int = 1) -> np.ndarray:
 
 def _restore_page(restorer: ClassicalRestorer, gray: np.ndarray) -> np.ndarray:
     """Hint with the page, restore it as one tile; returns gray float [0, 1]."""
-    restorer.restore_page_hint(_rgb(gray))
+    restorer.page_hint(PageAnalysis(_rgb(gray)))
     tile = (gray.astype(np.float32) / 255)[None, None]
     return restorer.restore(tile).images[0, 0]
 
@@ -135,7 +136,7 @@ def test_faint_ink_is_darkened_and_dark_ink_left_alone() -> None:
     # Dark ink (a blurred page's grey stroke cores above black) is not stretched.
     dark = np.round((0.2 + 0.8 * clean) * 255).astype(np.uint8)
     restorer = ClassicalRestorer()
-    restorer.restore_page_hint(_rgb(dark))
+    restorer.page_hint(PageAnalysis(_rgb(dark)))
     assert restorer.page_params is not None and restorer.page_params.ink_level == 0.0
 
 
@@ -152,7 +153,7 @@ def test_output_contract() -> None:
     restorer = ClassicalRestorer()
     assert restorer.channels == 1
     page = _shade(_page())
-    restorer.restore_page_hint(_rgb(page))
+    restorer.page_hint(PageAnalysis(_rgb(page)))
     tiles = _tiles(page)
     out = restorer.restore(tiles)
     assert isinstance(out.images, np.ndarray)
@@ -169,14 +170,14 @@ def test_batch_equals_single_calls_and_is_deterministic() -> None:
     page = _shade(_page())
     tiles = _tiles(page)
     restorer = ClassicalRestorer()
-    restorer.restore_page_hint(_rgb(page))
+    restorer.page_hint(PageAnalysis(_rgb(page)))
     batch = restorer.restore(tiles).images
     singles = np.concatenate(
         [restorer.restore(tiles[i : i + 1]).images for i in range(len(tiles))]
     )
     assert np.array_equal(batch, singles)
     other = ClassicalRestorer()
-    other.restore_page_hint(_rgb(page))
+    other.page_hint(PageAnalysis(_rgb(page)))
     assert np.array_equal(other.restore(tiles).images, batch)
 
 

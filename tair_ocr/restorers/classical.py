@@ -141,10 +141,6 @@ class ClassicalRestorer(Restorer):
         found); its tiles use the result."""
         self._params = self._analyze(page.gray, binary=page.is_binary)
 
-    def restore_page_hint(self, page: np.ndarray) -> None:
-        """:meth:`page_hint` of a page given as pixels (H×W×3 or H×W uint8)."""
-        self.page_hint(PageAnalysis(page))
-
     def _analyze(self, gray: np.ndarray, *, binary: bool | None = None) -> PageParams:
         params = analyze_page(gray, binary=binary)
         if params.binary:

@@ -323,10 +323,6 @@ class CleanerRestorer(Restorer):
             fallback.page_hint(page)
             self._binary_page = fallback
 
-    def restore_page_hint(self, page: np.ndarray) -> None:
-        """:meth:`page_hint` of a page given as pixels (H×W×3 or H×W uint8)."""
-        self.page_hint(PageAnalysis(page))
-
     def restore(self, tiles: np.ndarray) -> RestoredTiles:
         """Restore N×1×H×W float tiles in [0, 1] (N×3×H×W RGB tiles are turned to
         BT.601 luma first); returns N×1×H×W float32 gray in [0, 1]."""
