@@ -621,7 +621,8 @@ class Pipeline:
                 region=not whole,
             )
             words += [_to_original(w, crop) for w in found if w.bbox.centre_in(inside)]
-        return words
+        # The crops make one reading: calibrated as a whole (its page quality).
+        return calibrate_words(words, engine.name, condition, self.restorer.name)
 
     def _recognize_image(
         self,

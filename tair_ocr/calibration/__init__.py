@@ -19,6 +19,13 @@ is a pooled map and, where the fitting data supported one, a map per word-length
 class (one- and two-letter words are misread differently from long ones); a length
 class without its own map uses the pooled one.
 
+Engines are over-confident on pages they cannot read: on a page where most of
+tesseract's words score low, even its confident words are mostly wrong. So a
+condition may also hold a *poor-page* map: words of a reading whose median raw
+score (its *page quality*, :func:`page_quality`) is below a fitted threshold use
+it, the others use the maps above (then fitted on the other pages only). The
+threshold is chosen, and kept only, where it scores better on held-out pages.
+
 This module is the runtime side: it imports no torch, no synthetic generator, no
 workbench and no pipeline, only :mod:`tair_ocr.results`.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +55,7 @@ __all__ = [
     "calibrate_words",
     "data_path",
     "load_calibration",
+    "page_quality",
     "read_calibrations",
     "restored_condition",
 ]
@@ -162,7 +171,10 @@ class Calibration:
 
     ``pooled`` is fitted on all words; ``by_length`` holds the maps of the
     word-length classes that had enough words (and were better than the pooled map
-    on held-out pages); any other length uses ``pooled``.
+    on held-out pages); any other length uses ``pooled``. With ``poor_pages``
+    (threshold, map), words of a reading whose :func:`page_quality` is below the
+    threshold use that map, and ``pooled`` and ``by_length`` were fitted on the
+    other pages.
     """
 
     engine: str
@@ -179,24 +191,32 @@ class Calibration:
     #: engine reads specks and rules as such "words" with high scores, and they are
     #: almost never right, whatever the score says.
     symbols: tuple[int, int] | None = None
+    #: ``(below, map)``: the map of words on pages whose reading has a median raw
+    #: score below ``below`` (see :func:`page_quality`).
+    poor_pages: tuple[float, IsotonicMap] | None = None
     #: The rest of the data file's entry (counts, held-out scores), for reports.
     stats: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def map_for(self, text: str) -> IsotonicMap:
-        """The map that scores ``text``: its length class's, else the pooled one."""
+    def map_for(self, text: str, quality: float | None = None) -> IsotonicMap:
+        """The map that scores ``text`` in a reading of page ``quality``: the
+        poor-page map on a poor page, else its length class's, else the pooled one."""
+        if self.poor_pages is not None and quality is not None and quality < self.poor_pages[0]:
+            return self.poor_pages[1]
         n = word_length(text)
         for length_class, mapping in self.by_length:
             if n in length_class:
                 return mapping
         return self.pooled
 
-    def probability(self, raw: float, text: str) -> float:
-        """P(``text`` is read right) given the engine's raw score ``raw`` (0-1)."""
+    def probability(self, raw: float, text: str, quality: float | None = None) -> float:
+        """P(``text`` is read right) given the engine's raw score ``raw`` (0-1) and
+        the :func:`page_quality` of the reading it belongs to (None: unknown, the
+        maps of ordinary pages)."""
         raw = min(1.0, max(0.0, float(raw)))
         if self.symbols is not None and not any(c.isalnum() for c in text):
             words, right = self.symbols
             return (right + 1) / (words + 2)  # Laplace: the rate seen, never 0 or 1
-        return self.map_for(text)(raw)
+        return self.map_for(text, quality)(raw)
 
     def to_dict(self) -> dict[str, Any]:
         """The condition's entry in a data file (see :func:`read_calibrations`)."""
@@ -208,6 +228,16 @@ class Calibration:
             **(
                 {"symbols": {"words": self.symbols[0], "right": self.symbols[1]}}
                 if self.symbols is not None
+                else {}
+            ),
+            **(
+                {
+                    "poor_pages": {
+                        "below": round(self.poor_pages[0], 6),
+                        "map": self.poor_pages[1].to_dict(),
+                    }
+                }
+                if self.poor_pages is not None
                 else {}
             ),
             **{k: v for k, v in self.stats.items() if k not in _OWN_KEYS},
@@ -231,11 +261,19 @@ class Calibration:
                 if data.get("symbols")
                 else None
             ),
+            poor_pages=(
+                (
+                    float(data["poor_pages"]["below"]),
+                    IsotonicMap.from_dict(data["poor_pages"]["map"]),
+                )
+                if data.get("poor_pages")
+                else None
+            ),
             stats={k: v for k, v in data.items() if k not in _OWN_KEYS},
         )
 
 
-_OWN_KEYS = frozenset({"accuracy", "words", "pooled", "by_length", "symbols"})
+_OWN_KEYS = frozenset({"accuracy", "words", "pooled", "by_length", "symbols", "poor_pages"})
 
 
 def data_path(engine: str) -> Path | None:
@@ -309,22 +347,38 @@ def restored_condition(scale: float) -> str:
     return "restored-enlarged" if scale > ENLARGED_SCALE else "restored"
 
 
+def _raw(word: Word) -> float:
+    return word.confidence if word.raw_confidence is None else word.raw_confidence
+
+
+def page_quality(raw_scores: Sequence[float]) -> float | None:
+    """The median of one reading's raw word scores (None without words): how well
+    the engine could read that page at all, as the calibration classes pages."""
+    return float(statistics.median(raw_scores)) if raw_scores else None
+
+
 def calibrate_words(
     words: list[Word], engine: str, condition: str = "original", restorer: str | None = None
 ) -> list[Word]:
     """Copies of ``words`` with calibrated ``confidence`` and the engine's score in
     ``raw_confidence``.
 
-    Words that already carry a ``raw_confidence`` are re-mapped from it, so calling
-    this twice gives the same result. Without a calibration for ``engine`` the
-    words come back unchanged (``raw_confidence`` stays None: the confidence is raw).
+    ``words`` are one reading (all the words the engine gave for one page, or for
+    the regions of it that it read): their :func:`page_quality` picks the
+    poor-page map where the calibration has one. Words that already carry a
+    ``raw_confidence`` are re-mapped from it, so calling this twice gives the same
+    result, and a reading put together from several crops is calibrated as a
+    whole by calling it again on all of them. Without a calibration for
+    ``engine`` the words come back unchanged (``raw_confidence`` stays None: the
+    confidence is raw).
     """
     calibration = load_calibration(engine, condition, restorer)
     if calibration is None:
         return list(words)
+    quality = page_quality([_raw(w) for w in words])
     out = []
     for word in words:
-        raw = word.confidence if word.raw_confidence is None else word.raw_confidence
-        probability = calibration.probability(raw, word.text)
+        raw = _raw(word)
+        probability = calibration.probability(raw, word.text, quality)
         out.append(word.model_copy(update={"confidence": probability, "raw_confidence": raw}))
     return out

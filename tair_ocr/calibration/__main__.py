@@ -50,6 +50,12 @@ def show(engines: Sequence[str], restorer: str | None = None) -> int:
                 f"{engine} {condition}: {c.words} words, accuracy {c.accuracy:.3f}, held-out "
                 f"Brier {h.get('brier_raw')} -> {h.get('brier_calibrated')}, ECE "
                 f"{h.get('ece_raw')} -> {h.get('ece_calibrated')}; {points}"
+                + (
+                    f"; poor pages (median raw < {c.poor_pages[0]:g}): "
+                    + ", ".join(f"{r:.2f}->{c.poor_pages[1](r):.2f}" for r in (0.3, 0.6, 0.9))
+                    if c.poor_pages is not None
+                    else ""
+                )
             )
     return 0
 

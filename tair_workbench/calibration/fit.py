@@ -15,8 +15,13 @@ are fitted on two thirds of the pages and scored (Brier, expected calibration er
 on the other third, raw and calibrated, three times over (:func:`page_folds`: with
 three pages or more per kind, every third holds every kind); a word-length class
 gets its own map only when it has enough words and its maps beat the pooled ones on
-the held-out words (:func:`select_and_fit`). Then the maps are refitted on all pages
-and written to ``<out>/<engine>.json``.
+the held-out words (:func:`select_and_fit`). Pages an engine can hardly read make
+its scores over-confident, so words are also classed by their reading's page
+quality (:func:`tair_ocr.calibration.page_quality`, the median raw score): a
+threshold from :data:`POOR_PAGE_THRESHOLDS` that splits the pages into poor ones
+(a map of their own) and the rest is kept where it scores better on held-out
+pages (:func:`select_poor_pages`). Then the maps are refitted on all pages and
+written to ``<out>/<engine>.json``.
 
     python -m tair_workbench.calibration fit --engines tesseract,rapidocr --pages-per-kind 3 \\
         --out tair_ocr/calibration/data --restorer cleaner --jobs 2
@@ -50,6 +55,7 @@ from tair_ocr.calibration import (
     Calibration,
     IsotonicMap,
     LengthClass,
+    page_quality,
     restored_condition,
     word_length,
 )
@@ -66,6 +72,8 @@ __all__ = [
     "label_words",
     "limit_threads",
     "run_fit",
+    "select_and_fit",
+    "select_poor_pages",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +88,11 @@ MIN_CLASS_WORDS = 300
 #: its own puts a knot at every violation-free step, and steps of a handful of words
 #: are noise (and would bloat the data file).
 MIN_BLOCK_WORDS = 40
+#: Page-quality thresholds tried for a poor-page map (median raw score of a reading).
+POOR_PAGE_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: Poor pages must be at least this many in every fold's training pages: one
+#: hopeless page is no class.
+MIN_POOR_PAGES = 2
 #: Bins of the expected calibration error (equal width on [0, 1]).
 ECE_BINS = 10
 #: A wrong word at or above this raw score counts as "confidently wrong" in reports.
@@ -194,6 +207,12 @@ class Sample:
     seed: int = 0
     #: How :func:`label_words` labelled it (``right``, ``misread``, ``split``...).
     status: str = ""
+    #: The page quality of the reading it belongs to (its median raw score).
+    quality: float | None = None
+
+    def poor(self, below: float | None) -> bool:
+        """On a page poorer than ``below`` (never, without a threshold)."""
+        return below is not None and self.quality is not None and self.quality < below
 
 
 def _in_class(samples: Iterable[Sample], length_class: LengthClass) -> list[Sample]:
@@ -212,23 +231,34 @@ def fit_calibration(
     length_classes: Sequence[LengthClass | str] = DEFAULT_LENGTH_CLASSES,
     min_class_words: int = MIN_CLASS_WORDS,
     min_block: int = MIN_BLOCK_WORDS,
+    poor_below: float | None = None,
     stats: dict[str, Any] | None = None,
 ) -> Calibration:
     """Fit a pooled map and one map per length class with at least
-    ``min_class_words`` samples (the others fall back to the pooled map)."""
+    ``min_class_words`` samples (the others fall back to the pooled map). With
+    ``poor_below``, the words of poorer pages get a map of their own and the
+    other maps are fitted on the other pages (when both sides have words)."""
     if not samples:
         raise ValueError(f"no words to fit {engine} ({condition}) on")
+    poor = [s for s in samples if s.poor(poor_below)]
+    ordinary = [s for s in samples if not s.poor(poor_below)]
+    poor_pages = None
+    if poor and ordinary and poor_below is not None:
+        poor_pages = (poor_below, _fit_map(poor, min_block))
+    else:
+        ordinary = list(samples)
     classes = [c if isinstance(c, LengthClass) else LengthClass.parse(c) for c in length_classes]
     by_length = []
     for length_class in classes:
-        members = _in_class(samples, length_class)
+        members = _in_class(ordinary, length_class)
         if len(members) >= min_class_words:
             by_length.append((length_class, _fit_map(members, min_block)))
     return Calibration(
         engine=engine,
         condition=condition,
-        pooled=_fit_map(samples, min_block),
+        pooled=_fit_map(ordinary, min_block),
         by_length=tuple(by_length),
+        poor_pages=poor_pages,
         accuracy=sum(s.right for s in samples) / len(samples),
         words=len(samples),
         stats=stats or {},
@@ -238,7 +268,69 @@ def fit_calibration(
 def _probabilities(calibration: Calibration | None, samples: Sequence[Sample]) -> list[float]:
     if calibration is None:
         return [s.raw for s in samples]
-    return [calibration.probability(s.raw, s.text) for s in samples]
+    return [calibration.probability(s.raw, s.text, s.quality) for s in samples]
+
+
+def _sse(probabilities: Sequence[float], samples: Sequence[Sample]) -> float:
+    return sum((p - s.right) ** 2 for p, s in zip(probabilities, samples, strict=True))
+
+
+def select_poor_pages(
+    engine: str,
+    condition: str,
+    folds: Sequence[Fold],
+    *,
+    length_classes: Sequence[LengthClass] = (),
+    thresholds: Sequence[float] = POOR_PAGE_THRESHOLDS,
+    min_class_words: int = MIN_CLASS_WORDS,
+    min_block: int = MIN_BLOCK_WORDS,
+    min_pages: int = MIN_POOR_PAGES,
+) -> tuple[float | None, dict[str, Any]]:
+    """The page-quality threshold below which a poor-page map pays, or None.
+
+    A threshold is tried where every fold's training words have at least
+    ``min_class_words`` words on ``min_pages`` pages below it and as many above
+    it; it is scored by the squared error over all held-out words of the maps
+    fitted with it, against the maps fitted without. The lowest error wins, if it
+    beats the maps without a threshold. Returns the threshold and a report (the
+    held-out Brier score of each threshold tried)."""
+    held = [s for _, test in folds for s in test]
+
+    def held_out_sse(below: float | None) -> float | None:
+        total = 0.0
+        for train, test in folds:
+            if below is not None:
+                poor = [s for s in train if s.poor(below)]
+                if (
+                    len(poor) < min_class_words
+                    or len({s.seed for s in poor}) < min_pages
+                    or len(train) - len(poor) < min_class_words
+                ):
+                    return None
+            fitted = fit_calibration(
+                engine,
+                condition,
+                train,
+                length_classes=length_classes,
+                min_class_words=min_class_words,
+                min_block=min_block,
+                poor_below=below,
+            )
+            total += _sse(_probabilities(fitted, test), test)
+        return total
+
+    baseline = held_out_sse(None)
+    assert baseline is not None
+    n = max(1, len(held))
+    report: dict[str, Any] = {"brier_without": round(baseline / n, 5), "tried": {}}
+    best: tuple[float, float | None] = (baseline, None)
+    for below in thresholds:
+        sse = held_out_sse(below)
+        report["tried"][f"{below:g}"] = round(sse / n, 5) if sse is not None else None
+        if sse is not None and sse < best[0]:
+            best = (sse, below)
+    report["chosen"] = best[1]
+    return best[1], report
 
 
 def _scores(probabilities: Sequence[float], samples: Sequence[Sample]) -> dict[str, float]:
@@ -303,6 +395,14 @@ def select_and_fit(
                 chosen.append(length_class)
         entry["own_map"] = length_class in chosen
         per_class[length_class.label] = entry
+    poor_below, poor_report = select_poor_pages(
+        engine,
+        condition,
+        folds,
+        length_classes=chosen,
+        min_class_words=min_class_words,
+        min_block=min_block,
+    )
     raw_p: list[float] = []
     cal_p: list[float] = []
     held = []
@@ -315,6 +415,7 @@ def select_and_fit(
             length_classes=chosen,
             min_class_words=min_class_words,
             min_block=min_block,
+            poor_below=poor_below,
         )
         fold_raw, fold_cal = _probabilities(None, test), _probabilities(fitted, test)
         raw, cal = _scores(fold_raw, test), _scores(fold_cal, test)
@@ -341,6 +442,7 @@ def select_and_fit(
         "ece_calibrated": cal["ece"],
         "per_fold": per_fold,
         "length_classes": per_class,
+        "poor_pages": poor_report,
     }
     final = fit_calibration(
         engine,
@@ -349,6 +451,7 @@ def select_and_fit(
         length_classes=chosen,
         min_class_words=min_class_words,
         min_block=min_block,
+        poor_below=poor_below,
     )
     return final, report
 
@@ -628,8 +731,9 @@ def samples_from(pages: Sequence[PageReading]) -> dict[str, list[Sample]]:
     out: dict[str, list[Sample]] = defaultdict(list)
     for page in pages:
         for key, words in page.readings.items():
+            quality = page_quality([float(raw) for raw, _, _ in words])
             out[key].extend(
-                Sample(float(raw), text, label == RIGHT, page.kind, page.seed, label)
+                Sample(float(raw), text, label == RIGHT, page.kind, page.seed, label, quality)
                 for raw, text, label in words
             )
     return out
@@ -646,9 +750,7 @@ def _per_kind(samples: Sequence[Sample], calibration: Calibration) -> dict[str, 
             "words": len(members),
             "accuracy": round(sum(s.right for s in members) / len(members), 4),
             "mean_raw": round(float(np.mean([s.raw for s in members])), 4),
-            "mean_calibrated": round(
-                float(np.mean([calibration.probability(s.raw, s.text) for s in members])), 4
-            ),
+            "mean_calibrated": round(float(np.mean(_probabilities(calibration, members))), 4),
             # Share of the words scored >= CONFIDENT that are wrong.
             "confident_wrong": round(sum(not s.right for s in confident) / len(confident), 4)
             if confident
@@ -719,6 +821,7 @@ def fit_engine(
             condition=condition,
             pooled=calibration.pooled,
             by_length=calibration.by_length,
+            poor_pages=calibration.poor_pages,
             accuracy=calibration.accuracy,
             words=calibration.words,
             symbols=_symbol_counts(words),
@@ -922,7 +1025,12 @@ def run_fit(
                 f"{name} {condition}: {c.words} words, accuracy {c.accuracy:.3f}; held-out "
                 f"Brier {h['brier_raw']:.4f} -> {h['brier_calibrated']:.4f}, "
                 f"ECE {h['ece_raw']:.4f} -> {h['ece_calibrated']:.4f}; length maps: "
-                f"{', '.join(lc.label for lc, _ in c.by_length) or 'pooled only'}"
+                f"{', '.join(lc.label for lc, _ in c.by_length) or 'pooled only'}; "
+                + (
+                    f"poor pages below {c.poor_pages[0]:g}"
+                    if c.poor_pages is not None
+                    else "no poor-page map"
+                )
             )
         message(f"wrote {out / f'{name}.json'}")
     return results
