@@ -31,7 +31,9 @@ How words are fused (:func:`fuse`):
 4. **No text.** A reading covers the whole page or, for region re-reads, only
    its ``regions``. Where a covering engine saw nothing, a word less likely than
    ``null_confidence`` is taken for noise; a word every covering reading gives
-   is never dropped.
+   is never dropped. Only a trustworthy reading's silence counts
+   (``silence_trust``): an engine that reads most of a page wrong misses real
+   words as often as specks.
 
 Every output word keeps its provenance: ``source`` is the winning reading, or
 ``"fused"`` when several readings agree or the text was voted character by
@@ -99,6 +101,11 @@ class FusionParams:
     guard_margin: float = 0.05
     #: The same for a text only another engine's re-read of a region gives.
     second_opinion_margin: float = 0.1
+    #: An engine's silence counts only where its reading is trustworthy: the median
+    #: calibrated confidence of its words on the page is at least this (an engine
+    #: that can hardly read a page also misses words that are there). A reading
+    #: without words is judged by the same engine's readings of the page as loaded.
+    silence_trust: float = 0.5
     #: Words whose readings disagree and whose fused confidence is below this are
     #: flagged ``"uncertain"``.
     uncertain_below: float = 0.5
@@ -335,6 +342,7 @@ def _slots(readings: Sequence[Reading], min_overlap: float) -> list[_Slot]:
     for i, j in _overlapping_pairs(boxes, min_overlap, alike):
         if items[i][0] != items[j][0]:  # words of one reading are never merged directly
             parent[find(i)] = find(j)
+    _join_covered(items, boxes, min_overlap, parent, find)
 
     groups: dict[int, dict[int, list[Word]]] = {}
     for i, (r, word) in enumerate(items):
@@ -345,6 +353,40 @@ def _slots(readings: Sequence[Reading], min_overlap: float) -> list[_Slot]:
         slots.append(slot)
     slots.sort(key=lambda s: (round(s.bbox.center[1]), s.bbox.x0))
     return slots
+
+
+def _join_covered(
+    items: Sequence[tuple[int, Word]],
+    boxes: Sequence[_Box],
+    min_overlap: float,
+    parent: list[int],
+    find: Callable[[int], int],
+) -> None:
+    """Align a word that no single word of another reading covers enough with the
+    words of one reading that cover it *together*: "3x" read over "3" and "×"
+    (one engine merges what another splits, and line-estimated boxes fit neither
+    word alone). Left unaligned, it would be a second copy of the same text."""
+    readings_of: dict[int, set[int]] = {}
+    for i, (r, _) in enumerate(items):
+        readings_of.setdefault(find(i), set()).add(r)
+    touching: dict[int, dict[int, list[tuple[int, float]]]] = {}
+    for i, j in _overlapping_pairs(boxes, 1e-9):
+        if items[i][0] == items[j][0]:
+            continue
+        a, b = boxes[i], boxes[j]
+        area = (min(a[2], b[2]) - max(a[0], b[0])) * (min(a[3], b[3]) - max(a[1], b[1]))
+        touching.setdefault(i, {}).setdefault(items[j][0], []).append((j, area))
+        touching.setdefault(j, {}).setdefault(items[i][0], []).append((i, area))
+    for i, per_reading in touching.items():
+        if len(readings_of[find(i)]) > 1:
+            continue  # aligned already
+        box = boxes[i]
+        size = (box[2] - box[0]) * (box[3] - box[1])
+        for others in per_reading.values():
+            if len(others) > 1 and sum(area for _, area in others) >= min_overlap * size:
+                for j, _ in others:
+                    parent[find(i)] = find(j)
+                break
 
 
 # ---------------------------------------------------------------------- fusion
@@ -369,9 +411,10 @@ def fuse(
     if mode == "off" or len(readings) == 1:
         return list(readings[0].words)
     params = params or FusionParams()
+    trusted = _trusted_silences(readings, params.silence_trust)
     fused: list[Word] = []
     for slot in _slots(readings, params.min_overlap):
-        fused.extend(_fuse_slot(slot, readings, mode, params))
+        fused.extend(_fuse_slot(slot, readings, mode, params, trusted))
     return assign_layout(fused, _layout_reading(fused, readings, params).words)
 
 
@@ -442,11 +485,33 @@ def _covers(reading: Reading, box: BBox) -> bool:
     return reading.regions is None or box.centre_in(reading.regions)
 
 
+def _trusted_silences(readings: Sequence[Reading], threshold: float) -> set[int]:
+    """The readings whose silence is evidence of no text (see
+    :attr:`FusionParams.silence_trust`)."""
+
+    def median_confidence(words: Sequence[Word]) -> float:
+        return statistics.median(w.confidence for w in words)
+
+    # What the engine made of the page as loaded (never of restored pixels: a
+    # restored reading's words are what its silence is weighed against).
+    by_engine: dict[str, list[Word]] = {}
+    for reading in readings:
+        if not reading.restored:
+            by_engine.setdefault(reading.engine_name, []).extend(reading.words)
+    trusted = set()
+    for r, reading in enumerate(readings):
+        words = reading.words or by_engine.get(reading.engine_name, [])
+        if not words or median_confidence(words) >= threshold:
+            trusted.add(r)
+    return trusted
+
+
 def _fuse_slot(
     slot: _Slot,
     readings: Sequence[Reading],
     mode: str,
     params: FusionParams,
+    trusted: set[int] | None = None,
 ) -> list[Word]:
     cands = slot.candidates
     options = _options(cands, readings)
@@ -488,7 +553,10 @@ def _fuse_slot(
     silent = [
         r
         for r, reading in enumerate(readings)
-        if reading.kind == "engine" and r not in cands and _covers(reading, slot.bbox)
+        if reading.kind == "engine"
+        and r not in cands
+        and _covers(reading, slot.bbox)
+        and (trusted is None or r in trusted)
     ]
     if silent and probability < params.null_confidence:
         return []

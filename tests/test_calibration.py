@@ -36,6 +36,7 @@ from tair_workbench.calibration.fit import (
     label_words,
     page_folds,
     select_and_fit,
+    select_poor_pages,
     write_data,
 )
 
@@ -382,3 +383,73 @@ def test_a_second_restorer_joins_the_data_file_without_changing_the_first(
     write_data(path, "fake", first, {"restorer": "cleaner", "command": "again"})
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["fitting"]["command"] == "again" and set(data["restorers"]) == {"classical"}
+
+
+# ---------------------------------------------------------------------- page quality
+
+
+def _pages(poor_effect: bool, pages: int = 30, words: int = 150, seed: int = 3) -> list[Sample]:
+    """Readings of ``pages`` pages; a quarter are poor (their raw scores are low).
+    With ``poor_effect`` the engine is over-confident on the poor pages: a word
+    there is right with half the chance its raw score gives on the others."""
+    rng = random.Random(seed)
+    out = []
+    for page in range(pages):
+        poor = page % 4 == 0
+        raws = [min(1.0, max(0.0, rng.gauss(0.45 if poor else 0.9, 0.15))) for _ in range(words)]
+        quality = cal.page_quality(raws)
+        for raw in raws:
+            p = raw * (0.3 if poor and poor_effect else 1.0)
+            out.append(Sample(raw, "word", rng.random() < p, "k", page, quality=quality))
+    return out
+
+
+def _page_folds(samples: list[Sample]) -> list[tuple[list[Sample], list[Sample]]]:
+    return [
+        ([s for s in samples if s.seed % 3 != f], [s for s in samples if s.seed % 3 == f])
+        for f in range(3)
+    ]
+
+
+def test_poor_page_map_is_chosen_where_scores_mislead_and_scores_better() -> None:
+    samples = _pages(poor_effect=True)
+    below, report = select_poor_pages("fake", "original", _page_folds(samples), length_classes=())
+    assert below is not None and 0.5 <= below <= 0.9
+    assert report["tried"][f"{below:g}"] < report["brier_without"]
+    c, full = select_and_fit("fake", "original", _page_folds(samples), length_classes=())
+    assert c.poor_pages is not None and full["poor_pages"]["chosen"] == below
+    # The same raw score means less on a poor page, and the held-out score improves.
+    assert c.probability(0.7, "word", quality=0.4) < c.probability(0.7, "word", quality=0.9) - 0.2
+    assert c.probability(0.7, "word") == c.probability(0.7, "word", quality=0.9)
+    plain = fit_calibration("fake", "original", samples, length_classes=())
+    held = [s for _, test in _page_folds(samples) for s in test]
+    assert full["brier_calibrated"] < brier_score(
+        [plain.probability(s.raw, s.text) for s in held], [s.right for s in held]
+    )
+
+
+def test_no_poor_page_map_without_a_page_effect() -> None:
+    samples = _pages(poor_effect=False)
+    below, _ = select_poor_pages("fake", "original", _page_folds(samples), length_classes=())
+    assert below is None
+
+
+def test_poor_page_map_round_trips_and_calibrate_words_uses_the_reading_median(
+    fake_data: Path,
+) -> None:
+    c = fit_calibration("fake", "original", _pages(poor_effect=True), poor_below=0.7)
+    assert c.poor_pages is not None
+    write_data(fake_data / "fake.json", "fake", {"original": c}, {"command": "test"})
+    loaded = read_calibrations(fake_data / "fake.json")["original"]
+    assert loaded.poor_pages is not None and loaded.poor_pages[0] == 0.7
+    for raw in (0.2, 0.5, 0.8):
+        assert loaded.probability(raw, "word", 0.3) == pytest.approx(c.poor_pages[1](raw), abs=1e-5)
+    # One confident word among weak ones: its reading is of a poor page ...
+    weak = calibrate_words([_word("word", 0.8)] + [_word("word", 0.3)] * 4, "fake")
+    # ... among strong ones, of an ordinary page.
+    strong = calibrate_words([_word("word", 0.8)] + [_word("word", 0.95)] * 4, "fake")
+    assert weak[0].confidence < strong[0].confidence - 0.2
+    assert weak[0].confidence == pytest.approx(loaded.probability(0.8, "word", 0.3), abs=1e-5)
+    # Calibrating again (a reading put together from crops) keeps the raw scores.
+    again = calibrate_words(weak + strong[1:], "fake")
+    assert [w.raw_confidence for w in again] == [0.8] + [0.3] * 4 + [0.95] * 4

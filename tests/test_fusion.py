@@ -834,3 +834,55 @@ def test_a_region_re_read_needs_a_margin_over_the_page_reading():
     crop = Reading("tesseract", [W("JAVA", 0, 100, 0.95)], restored=False, regions=region)
     (word,) = fuse([page, crop])
     assert (word.text, word.source) == ("JAVA", "tesseract")
+
+
+def test_a_word_that_two_words_of_another_reading_cover_together_is_aligned_with_them():
+    # rapidocr splits "3 ×" (boxes estimated from its line, taller than the glyphs);
+    # tesseract reads "3x" over both, but covers neither enough on its own.
+    readings = [
+        Reading(
+            "rapidocr",
+            [W("3", 308, 315, 0.9, 180, 197), W("×", 319, 326, 0.9, 180, 197)],
+            restored=False,
+        ),
+        Reading(
+            "tesseract",
+            [W("3x", 308, 325, 0.6, 185, 192)],
+            restored=False,
+            regions=[BBox(x0=300, y0=170, x1=340, y1=210)],
+        ),
+    ]
+    slots = build_slots(readings)
+    assert len(slots) == 1 and [len(words) for words in slots[0]] == [2, 1]
+    texts = [w.text for w in fuse(readings, "conservative")]
+    assert texts == ["3", "×"]  # one reading of the place, not both
+    # One word of the other reading covering half of it is no group: nothing joins.
+    alone = [readings[0], Reading("tesseract", [W("3x", 308, 340, 0.6, 185, 192)], restored=False)]
+    alone[0] = Reading("rapidocr", [W("3", 308, 315, 0.9, 180, 197)], restored=False)
+    assert len(build_slots(alone)) == 2
+
+
+def test_silence_counts_only_from_an_engine_that_can_read_the_page():
+    region = [BBox(x0=0, y0=80, x1=400, y1=150)]
+    weak = W("and", 0, 60, 0.2)  # the primary's weak word; tesseract saw nothing there
+    able = [W("reads", 100, 180, 0.9), W("well", 200, 260, 0.95), W("here", 300, 360, 0.9)]
+    unable = [W("xq", 100, 180, 0.05), W("Ll", 200, 260, 0.1), W("ii", 300, 360, 0.08)]
+    for others, kept in ((able, False), (unable, True)):
+        readings = [
+            Reading(
+                "rapidocr",
+                [weak, *(W(w.text, w.bbox.x0, w.bbox.x1, 0.9) for w in able)],
+                restored=False,
+            ),
+            Reading("tesseract", others, restored=False, regions=region),
+        ]
+        texts = [w.text for w in fuse(readings, "conservative")]
+        assert ("and" in texts) is kept
+    # Without words of its own, a reading is judged by its engine's page reading.
+    readings = [
+        Reading("tesseract", unable, restored=False),
+        Reading("tesseract:restored", [], regions=region),
+    ]
+    assert "xq" in [
+        w.text for w in fuse(readings, "conservative", FusionParams(null_confidence=0.3))
+    ]
