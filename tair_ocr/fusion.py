@@ -94,13 +94,13 @@ class FusionParams:
     #: Two words are aligned when their intersection covers this share of the smaller box.
     min_overlap: float = 0.5
     #: Where an engine that looked saw nothing, a word less likely right than this
-    #: is taken for noise and dropped.
-    null_confidence: float = 0.3
+    #: (more likely wrong than right) is taken for noise and dropped.
+    null_confidence: float = 0.5
     #: A reading that only restored pixels give must be this much more likely than
     #: the best reading of the page as loaded to replace it (the guard).
     guard_margin: float = 0.05
     #: The same for a text only another engine's re-read of a region gives.
-    second_opinion_margin: float = 0.1
+    second_opinion_margin: float = 0.2
     #: An engine's silence counts only where its reading is trustworthy: the median
     #: calibrated confidence of its words on the page is at least this (an engine
     #: that can hardly read a page also misses words that are there). A reading

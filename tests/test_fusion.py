@@ -379,8 +379,9 @@ def test_guard_weighs_all_evidence_of_the_page_as_loaded():
     assert (word.text, word.flags) == ("that", [KEPT_ORIGINAL])
     assert word.source == "fused:original"  # only readings of the page as loaded agree
     assert word.confidence == pytest.approx(1 - 0.2 * 0.03)
-    # Against tesseract's reading alone (0.8), 0.99 clears the margin: the change stands.
-    (word,) = fuse([readings[0], readings[2]], "conservative")
+    # Against tesseract's reading alone (0.75), 0.99 clears the margin: the change stands.
+    weaker = Reading("tesseract", [W("that", 0, 90, 0.75)], restored=False)
+    (word,) = fuse([weaker, readings[2]], "conservative")
     assert (word.text, word.flags, word.source) == ("thal", [], "rapidocr:restored")
 
 
@@ -825,9 +826,9 @@ def test_a_reading_that_lost_edge_letters_does_not_beat_the_whole_word():
 
 def test_a_region_re_read_needs_a_margin_over_the_page_reading():
     # A second engine's crop reading barely more likely than the page's own
-    # reading does not replace it ("JAVA" 0.82 against "JAYA" 0.80).
+    # reading does not replace it ("JAVA" 0.82 against "JAYA" 0.70).
     region = [BBox(x0=0, y0=0, x1=500, y1=500)]
-    page = Reading("rapidocr", [W("JAYA", 0, 100, 0.80)], restored=False)
+    page = Reading("rapidocr", [W("JAYA", 0, 100, 0.70)], restored=False)
     crop = Reading("tesseract", [W("JAVA", 0, 100, 0.82)], restored=False, regions=region)
     (word,) = fuse([page, crop])
     assert (word.text, word.source) == ("JAYA", "rapidocr")

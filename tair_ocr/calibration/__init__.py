@@ -23,7 +23,7 @@ Engines are over-confident on pages they cannot read: on a page where most of
 tesseract's words score low, even its confident words are mostly wrong. So a
 condition may also hold a *poor-page* map: words of a reading whose median raw
 score (its *page quality*, :func:`page_quality`) is below a fitted threshold use
-it, the others use the maps above (then fitted on the other pages only). The
+it, the others use the maps above (fitted on all pages, as without it). The
 threshold is chosen, and kept only, where it scores better on held-out pages.
 
 This module is the runtime side: it imports no torch, no synthetic generator, no
@@ -173,8 +173,7 @@ class Calibration:
     word-length classes that had enough words (and were better than the pooled map
     on held-out pages); any other length uses ``pooled``. With ``poor_pages``
     (threshold, map), words of a reading whose :func:`page_quality` is below the
-    threshold use that map, and ``pooled`` and ``by_length`` were fitted on the
-    other pages.
+    threshold use that map (``pooled`` and ``by_length`` are fitted on all pages).
     """
 
     engine: str

@@ -90,6 +90,9 @@ MIN_CLASS_WORDS = 300
 MIN_BLOCK_WORDS = 40
 #: Page-quality thresholds tried for a poor-page map (median raw score of a reading).
 POOR_PAGE_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: A poor-page map must lower the held-out Brier score by this share at least: a
+#: smaller gain is noise, and the map would be one more thing to go stale.
+MIN_POOR_PAGE_GAIN = 0.01
 #: Poor pages must be at least this many in every fold's training pages: one
 #: hopeless page is no class.
 MIN_POOR_PAGES = 2
@@ -236,17 +239,19 @@ def fit_calibration(
 ) -> Calibration:
     """Fit a pooled map and one map per length class with at least
     ``min_class_words`` samples (the others fall back to the pooled map). With
-    ``poor_below``, the words of poorer pages get a map of their own and the
-    other maps are fitted on the other pages (when both sides have words)."""
+    ``poor_below``, the words of poorer pages also get a map of their own.
+
+    The other maps stay fitted on all pages, poor ones included: fitted on the
+    good synthetic pages alone they credit low scores more than real scans bear
+    out (stains and textures the generator does not make are read as junk with
+    low scores, which on clean synthetic pages are still often right)."""
     if not samples:
         raise ValueError(f"no words to fit {engine} ({condition}) on")
     poor = [s for s in samples if s.poor(poor_below)]
-    ordinary = [s for s in samples if not s.poor(poor_below)]
     poor_pages = None
-    if poor and ordinary and poor_below is not None:
+    if poor and len(poor) < len(samples) and poor_below is not None:
         poor_pages = (poor_below, _fit_map(poor, min_block))
-    else:
-        ordinary = list(samples)
+    ordinary = list(samples)
     classes = [c if isinstance(c, LengthClass) else LengthClass.parse(c) for c in length_classes]
     by_length = []
     for length_class in classes:
@@ -285,6 +290,7 @@ def select_poor_pages(
     min_class_words: int = MIN_CLASS_WORDS,
     min_block: int = MIN_BLOCK_WORDS,
     min_pages: int = MIN_POOR_PAGES,
+    min_gain: float = MIN_POOR_PAGE_GAIN,
 ) -> tuple[float | None, dict[str, Any]]:
     """The page-quality threshold below which a poor-page map pays, or None.
 
@@ -292,7 +298,7 @@ def select_poor_pages(
     ``min_class_words`` words on ``min_pages`` pages below it and as many above
     it; it is scored by the squared error over all held-out words of the maps
     fitted with it, against the maps fitted without. The lowest error wins, if it
-    beats the maps without a threshold. Returns the threshold and a report (the
+    beats the maps without a threshold by ``min_gain`` (a share). Returns the threshold and a report (the
     held-out Brier score of each threshold tried)."""
     held = [s for _, test in folds for s in test]
 
@@ -323,7 +329,7 @@ def select_poor_pages(
     assert baseline is not None
     n = max(1, len(held))
     report: dict[str, Any] = {"brier_without": round(baseline / n, 5), "tried": {}}
-    best: tuple[float, float | None] = (baseline, None)
+    best: tuple[float, float | None] = (baseline * (1.0 - min_gain), None)
     for below in thresholds:
         sse = held_out_sse(below)
         report["tried"][f"{below:g}"] = round(sse / n, 5) if sse is not None else None
