@@ -101,10 +101,12 @@ class FusionParams:
     guard_margin: float = 0.05
     #: The same for a text only another engine's re-read of a region gives.
     second_opinion_margin: float = 0.2
-    #: An engine's silence counts only where its reading is trustworthy: the median
-    #: calibrated confidence of its words on the page is at least this (an engine
-    #: that can hardly read a page also misses words that are there). A reading
-    #: without words is judged by the same engine's readings of the page as loaded.
+    #: A re-read's silence (a second engine on regions, a restored reading) counts
+    #: only where its reading is trustworthy: the median calibrated confidence of
+    #: its words is at least this (an engine that can hardly read a page also misses
+    #: words that are there). A re-read without words is judged by the same
+    #: engine's readings of the page as loaded. The whole-page reading of the page
+    #: as loaded always counts: it is what restoration must beat.
     silence_trust: float = 0.5
     #: Words whose readings disagree and whose fused confidence is below this are
     #: flagged ``"uncertain"``.
@@ -500,6 +502,11 @@ def _trusted_silences(readings: Sequence[Reading], threshold: float) -> set[int]
             by_engine.setdefault(reading.engine_name, []).extend(reading.words)
     trusted = set()
     for r, reading in enumerate(readings):
+        if not reading.restored and reading.regions is None:
+            # The page as loaded, read whole: what anything only other readings
+            # add has to beat (the guard), however well it was read.
+            trusted.add(r)
+            continue
         words = reading.words or by_engine.get(reading.engine_name, [])
         if not words or median_confidence(words) >= threshold:
             trusted.add(r)

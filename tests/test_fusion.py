@@ -887,3 +887,15 @@ def test_silence_counts_only_from_an_engine_that_can_read_the_page():
     assert "xq" in [
         w.text for w in fuse(readings, "conservative", FusionParams(null_confidence=0.3))
     ]
+
+
+def test_the_page_as_loaded_always_weighs_against_restored_only_words():
+    # A page tesseract reads poorly (its words mostly unlikely); the restored
+    # reading adds a weak word where the page reading saw nothing: still noise.
+    region = [BBox(x0=0, y0=80, x1=400, y1=150)]
+    poor = [W("xq", 100, 180, 0.2), W("Ll", 200, 260, 0.3)]
+    readings = [
+        Reading("tesseract", poor, restored=False),
+        Reading("tesseract:restored", [W("junk", 300, 380, 0.45)], regions=region),
+    ]
+    assert "junk" not in [w.text for w in fuse(readings, "conservative")]
