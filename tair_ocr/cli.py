@@ -1,6 +1,7 @@
 """The ``tair-ocr`` command.
 
     tair-ocr INPUT... [-o DIR] [--engine NAME] [--restorer NAME] [--output-type pdf,txt,...]
+    tair-ocr INPUT OUTPUT.pdf [options]        (OCRmyPDF's form, see _pdf_target)
     tair-ocr plugins [--json]
     tair-ocr weights convert|check|info ...   (see tair_ocr.weights_cli)
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +23,8 @@ from typing import Any
 from tair_ocr._version import __version__
 from tair_ocr.components import checked_availability
 from tair_ocr.errors import ExitCode, TairOcrError
-from tair_ocr.outputs import plan_outputs
+from tair_ocr.existing_text import EXISTING_TEXT_MODES
+from tair_ocr.outputs import named_outputs, plan_outputs
 from tair_ocr.plugins import PluginManager
 from tair_ocr.progress import default_progress
 from tair_ocr.settings import FUSION_MODES, RESTORE_MODES, Settings
@@ -43,14 +46,25 @@ _SEVERITY = (
 _EPILOG = """\
 outputs (-o DIR, default: current directory), named after each input's stem:
   pdf   <stem>.ocr.pdf   searchable PDF: the original pages with an invisible text layer
+  pdfa  <stem>.pdfa.pdf  the searchable PDF as PDF/A-2b (archival; see the README)
   txt   <stem>.txt       plain text, pages separated by form feeds
   hocr  <stem>.hocr      hOCR 1.2 with word boxes and confidences (x_wconf)
   alto  <stem>.alto.xml  ALTO v4 with word confidences (WC)
   json  <stem>.json      the full result: words, boxes, confidences, provenance, timings
+When every page of an input fails, none of its outputs is written.
+
+INPUT OUTPUT.pdf (as in OCRmyPDF; no -o): when the first of two paths is a file and
+the second ends in .pdf and does not exist, the second is where the searchable PDF
+goes; other output types go beside it, named after its stem (out.pdf: out.txt,
+out.json). If it exists, it is that output again when tair-ocr wrote it (replaced with
+--force, else exit 5); any other existing PDF is a second input. With -o DIR, both
+paths are inputs.
 
 exit codes:
   0 ok   1 internal error   2 bad arguments   3 input error   4 missing dependency
-  5 output error   6 some pages failed (outputs written)   7 plugin error   130 interrupted
+  (tesseract, language data, weights)   5 output error (e.g. exists without --force)
+  6 some pages failed (outputs written unless every page failed)   7 plugin error
+  130 interrupted
 
 other commands:
   tair-ocr plugins [--json]   list installed plugins, engines, restorers, writers
@@ -60,6 +74,7 @@ other commands:
 
 examples:
   tair-ocr scan.pdf --engine tesseract
+  tair-ocr scan.pdf scan-searchable.pdf
   tair-ocr scan.pdf --engine tesseract,rapidocr --restorer auto --fusion vote
   tair-ocr photo.jpg -o out --output-type pdf,txt,json --lang eng+deu
   tair-ocr book.pdf --pages 1-10 --restorer auto -j 2
@@ -100,13 +115,14 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         nargs="+",
         type=Path,
         metavar="INPUT",
-        help="PDF or image files (PNG, JPEG, TIFF incl. multi-page)",
+        help="PDF or image files (PNG, JPEG, TIFF incl. multi-page); INPUT OUTPUT.pdf "
+        "writes the searchable PDF to OUTPUT.pdf (see below)",
     )
     parser.add_argument(
         "-o",
         "--output-dir",
         type=Path,
-        default=_default("output_dir"),
+        default=None,  # None: not given (INPUT OUTPUT.pdf is allowed); see _run
         metavar="DIR",
         help="folder for the outputs (default: current directory)",
     )
@@ -142,6 +158,39 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         help="when the restorer runs: auto (read the page first, restore and re-read only "
         "the regions whose reading is unsure), always (restore the whole page and read it "
         "again), never (read the page as loaded) (default: %(default)s)",
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--existing-text",
+        choices=EXISTING_TEXT_MODES,
+        default=_default("existing_text"),
+        help="PDF pages that already have text: auto (born-digital pages pass through "
+        "untouched; an invisible OCR layer is replaced by a new one; a scan with some typed "
+        "text gets OCR only where the typed text is not), skip (every page with text passes "
+        "through), redo (drop invisible OCR layers, keep born-digital text, OCR the rest), "
+        "force (rasterise the page and OCR all of it: born-digital text becomes pixels) "
+        "(default: %(default)s)",
+    )
+    existing.add_argument(
+        "--skip-text",
+        dest="existing_text",
+        action="store_const",
+        const="skip",
+        help="same as --existing-text skip (as in OCRmyPDF)",
+    )
+    existing.add_argument(
+        "--redo-ocr",
+        dest="existing_text",
+        action="store_const",
+        const="redo",
+        help="same as --existing-text redo",
+    )
+    existing.add_argument(
+        "--force-ocr",
+        dest="existing_text",
+        action="store_const",
+        const="force",
+        help="same as --existing-text force",
     )
     parser.add_argument(
         "-r",
@@ -244,10 +293,48 @@ def _setup_logging(quiet: bool, verbose: int) -> None:
 
 
 def _error(message: str) -> None:
-    print(f"tair-ocr: error: {message}", file=sys.stderr)
+    _say(f"tair-ocr: error: {message}")
+
+
+def _say(message: str) -> None:
+    """Print ``message`` to stderr; once its reader has gone (``2>&1 | head``),
+    say nothing more, and go on: the outputs are files."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        _silence(sys.stderr)
+
+
+def _silence(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at the null device after a broken pipe,
+    so later writes, and the flush at exit, do not raise again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (a test's capture): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``tair-ocr`` command; returns its exit code (:class:`ExitCode`)."""
+    code: int = ExitCode.OK
+    try:
+        code = _command(argv)
+        # A reader that went away (``| head``) shows here rather than at exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What was printed went as far as it was read: stop quietly, as other
+        # tools do, with the command's exit code where it is known.
+        _silence(sys.stdout)
+        _silence(sys.stderr)
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "plugins" and not Path("plugins").is_file():
         return _plugins_command(argv[1:])
@@ -272,6 +359,12 @@ def _run(argv: list[str]) -> int:
         _error(str(exc))
         return exc.exit_code
     args = parser.parse_args(argv)
+    # ``tair-ocr in.pdf out.pdf``, as OCRmyPDF users type it.
+    pdf_target = _pdf_target(args)
+    if pdf_target is not None:
+        args.inputs = args.inputs[:1]
+    if args.output_dir is None:
+        args.output_dir = pdf_target.parent if pdf_target is not None else _default("output_dir")
     # The plugin flags given (their defaults are the models'), and add_options values.
     options = plugins.option_models.values_from(args)
     try:
@@ -279,8 +372,11 @@ def _run(argv: list[str]) -> int:
     except ValueError:
         parser.error(f"--scale must be 'auto' or a number, not {args.scale!r}")
 
-    from tair_ocr.pipeline import Pipeline
+    from tair_ocr.pipeline import RECORDED_IN_RESULT, Pipeline
 
+    # Page warnings and failures are printed from the results (_run_one), not logged too.
+    for handler in logging.getLogger("tair_ocr").handlers:
+        handler.addFilter(lambda record: not getattr(record, RECORDED_IN_RESULT, False))
     progress = default_progress(args.quiet)
     try:
         pipeline = Pipeline(
@@ -289,6 +385,7 @@ def _run(argv: list[str]) -> int:
             engine=args.engine,
             fusion=args.fusion,
             restore=args.restore,
+            existing_text=args.existing_text,
             restorer=args.restorer,
             output_types=args.output_type,
             languages=args.lang,
@@ -312,7 +409,11 @@ def _run(argv: list[str]) -> int:
         # Refuse inputs that would write the same outputs before any work starts
         # (existing outputs are checked per input, so the others still run). The
         # plan is made once: each input's run writes where it says.
-        plan = plan_outputs(args.inputs, args.output_dir, pipeline.writers, force=True)
+        if pdf_target is not None:
+            source = args.inputs[0]
+            plan = {source: named_outputs(source, pdf_target, pipeline.writers)}
+        else:
+            plan = plan_outputs(args.inputs, args.output_dir, pipeline.writers, force=True)
     except TairOcrError as exc:
         progress.close()
         _report(exc, args.verbose)
@@ -345,14 +446,95 @@ def _run_one(
     for page in failed:
         _error(f"{source}: page {page.page_number}: {page.error.message}")  # type: ignore[union-attr]
     if not args.quiet:
+        _print_warnings(source, result)
         words = sum(1 for p in result.pages for _ in p.words())
-        print(
+        _say(
             f"{source}: {len(result.pages)} page(s), {words} words"
             + (f", {len(failed)} failed" if failed else "")
+            + existing_text_note(result)
             + f" in {result.timings.get('total', 0.0):.1f}s",
-            file=sys.stderr,
         )
     return ExitCode.PAGES_FAILED if failed else ExitCode.OK
+
+
+#: How the summary line names each existing-text action.
+_ACTIONS = {
+    "skip": "kept as they were (had text)",
+    "redo": "had text, OCR redone",
+    "force": "rasterised and OCRed (had text)",
+}
+
+
+def existing_text_note(result: Any) -> str:
+    """``", 2 pages kept as they were (had text)"``: what the summary line says about
+    pages that already had text (see :mod:`tair_ocr.existing_text`); empty when none."""
+    counts: dict[str, int] = {}
+    for page in result.pages:
+        if page.existing_text is not None and page.existing_text.action in _ACTIONS:
+            counts[page.existing_text.action] = counts.get(page.existing_text.action, 0) + 1
+    return "".join(
+        f", {n} page{'s' if n > 1 else ''} {_ACTIONS[action]}"
+        for action, n in sorted(counts.items())
+    )
+
+
+def _print_warnings(source: Path, result: Any) -> None:
+    """Print ``result``'s warnings to stderr, one line each, prefixed with the file
+    and the page: each page's (a message several pages share once, naming them),
+    then the document's."""
+    pages: dict[str, dict[int, None]] = {}
+    for page in result.pages:
+        for message in page.warnings:
+            pages.setdefault(message, {})[page.page_number] = None
+    for message, numbers in pages.items():
+        label = "page" if len(numbers) == 1 else "pages"
+        _say(f"tair-ocr: warning: {source}: {label} {_page_list(list(numbers))}: {message}")
+    for message in result.warnings:
+        _say(f"tair-ocr: warning: {source}: {message}")
+
+
+def _page_list(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``"1-3,7"`` (the --pages syntax)."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _pdf_target(args: argparse.Namespace) -> Path | None:
+    """Where the searchable PDF goes when the command line reads ``INPUT
+    OUTPUT.pdf``, as OCRmyPDF's does; None when the paths are all inputs.
+
+    That is two paths and no ``-o``, the first an existing file, the second ending
+    in ``.pdf`` and either not existing or a searchable PDF tair-ocr wrote (the
+    command run again: like any existing output, it is replaced with ``--force``
+    and refused without). Any other existing second path is a second input.
+    """
+    if args.output_dir is not None or len(args.inputs) != 2:
+        return None
+    source, target = args.inputs
+    if not source.is_file() or target.suffix.lower() != ".pdf":
+        return None
+    if not target.exists():
+        return target
+    return target if _written_by_tair_ocr(target) else None
+
+
+def _written_by_tair_ocr(path: Path) -> bool:
+    """Whether ``path`` is a searchable PDF tair-ocr wrote: a page of it uses the
+    invisible font of tair-ocr's text layer."""
+    import pymupdf
+
+    from tair_ocr.writers._glyphless import FONT_NAME
+
+    try:
+        with pymupdf.open(path, filetype="pdf") as doc:
+            return any(font[3] == FONT_NAME for page in doc for font in page.get_fonts())
+    except Exception:  # unreadable: not an output of ours; read as an input, it is reported
+        return False
 
 
 def _report(exc: BaseException, verbose: int, source: Path | None = None) -> None:
@@ -368,7 +550,10 @@ def _report(exc: BaseException, verbose: int, source: Path | None = None) -> Non
     if verbose:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        try:
+            traceback.print_exception(exc, file=sys.stderr)
+        except BrokenPipeError:
+            _silence(sys.stderr)
 
 
 # --------------------------------------------------------------------------- plugins

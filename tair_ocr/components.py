@@ -134,6 +134,16 @@ class OcrEngine(Component):
         """
         return self.recognize(image, languages=languages, dpi=dpi, timeout=timeout)
 
+    def check_languages(self, languages: list[str]) -> None:
+        """Raise :class:`tair_ocr.errors.MissingDependencyError` when data for one of
+        ``languages`` is not installed, naming it and how to install it.
+
+        The pipeline calls it once, before any page is read, so a missing language
+        stops the run before outputs are written rather than failing every page.
+        Called after :meth:`availability` said yes. The default accepts every
+        language (an engine that reads them all, or warns itself).
+        """
+
 
 # --------------------------------------------------------------------------- restorers
 
@@ -299,6 +309,13 @@ class PageFilter(Component):
     Filters form an ordered chain: every enabled filter runs, lowest ``order``
     first. A filter that changes geometry must return a page made with
     :meth:`Page.transformed` so word boxes still map back.
+
+    The one exception is the built-in ``perspective`` filter (order 5, first): no
+    affine describes a photo's perspective, so it returns the corrected page as a new
+    page as loaded (its own ``original_size``, identity ``to_original``) and records
+    the homography back to the photo in ``page.geometry.perspective`` (status
+    ``proposed``); the pipeline then guards the correction and maps words back
+    (:mod:`tair_ocr.filters.perspective`).
     """
 
     order: ClassVar[int] = 100

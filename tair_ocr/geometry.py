@@ -1,8 +1,8 @@
 """Affine transforms between the working image and the original page.
 
-Every geometric change the framework makes to a page (working scale, deskew)
-is recorded as an :class:`Affine` so word boxes found on the working image map
-back exactly to original page pixels.
+Every geometric change the framework makes to a page (orientation, deskew,
+working scale) is recorded as an :class:`Affine` so word boxes found on the working
+image map back exactly to original page pixels.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tair_ocr.results import BBox, Point
+from tair_ocr.results import BBox, Block, Line, Point, Word
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,46 @@ class Affine:
         """The axis-aligned box enclosing the transformed corners of ``box``."""
         corners = [(box.x0, box.y0), (box.x1, box.y0), (box.x1, box.y1), (box.x0, box.y1)]
         return BBox.from_points(self.points(corners))
+
+
+def quarter_turn(degrees: int, width: float, height: float) -> Affine:
+    """Pixels of a ``width`` × ``height`` image -> pixels of the same image turned
+    clockwise by ``degrees`` (0, 90, 180 or 270), in edge coordinates. Exact: its
+    coefficients are whole numbers, and so are its inverse's."""
+    turn = degrees % 360
+    if turn == 0:
+        return Affine()
+    if turn == 90:  # the left edge becomes the top: (x, y) -> (height - y, x)
+        return Affine(a=0.0, b=-1.0, c=float(height), d=1.0, e=0.0, f=0.0)
+    if turn == 180:
+        return Affine(a=-1.0, b=0.0, c=float(width), d=0.0, e=-1.0, f=float(height))
+    if turn == 270:  # the right edge becomes the top: (x, y) -> (y, width - x)
+        return Affine(a=0.0, b=1.0, c=0.0, d=-1.0, e=0.0, f=float(width))
+    raise ValueError(f"a quarter turn is 0, 90, 180 or 270 degrees, not {degrees}")
+
+
+def map_word(word: Word, t: Affine) -> Word:
+    """``word`` with its box (the box enclosing the mapped corners) and polygon
+    mapped by ``t``."""
+    if t.is_identity:
+        return word
+    update: dict[str, object] = {"bbox": t.box(word.bbox)}
+    if word.polygon:
+        update["polygon"] = t.points(word.polygon)
+    return word.model_copy(update=update)
+
+
+def map_blocks(blocks: Sequence[Block], t: Affine) -> list[Block]:
+    """``blocks`` with every box (block, line, word) mapped by ``t``."""
+    if t.is_identity:
+        return list(blocks)
+    return [
+        Block(
+            bbox=t.box(block.bbox),
+            lines=[
+                Line(bbox=t.box(line.bbox), words=[map_word(w, t) for w in line.words])
+                for line in block.lines
+            ],
+        )
+        for block in blocks
+    ]

@@ -54,6 +54,34 @@ def plan_outputs(
     return plan
 
 
+def named_outputs(source: Path, pdf: Path, writers: Sequence[Writer]) -> dict[str, Path]:
+    """The outputs of ``tair-ocr INPUT OUTPUT.pdf`` (OCRmyPDF's form), by writer
+    name: the searchable PDF goes to ``pdf`` itself (the ``pdf`` writer's, else
+    that of the first writer of a PDF: ``pdfa``), the others beside it, named after
+    its stem (``out.pdf``: ``out.txt``, ``out.json``, ``out.pdfa.pdf``).
+
+    Raises :class:`UsageError` when no writer writes a PDF (the path names one), or
+    an output would overwrite ``source`` or another output.
+    """
+    pdf_writers = [w for w in writers if w.suffix.lower().endswith(".pdf")]
+    if not pdf_writers:
+        raise UsageError(
+            f"{pdf} names the searchable PDF, but the output types "
+            f"({', '.join(w.name for w in writers)}) have no PDF; add pdf (or pdfa) to "
+            "--output-type, or give the outputs' folder with -o DIR"
+        )
+    chosen = next((w for w in pdf_writers if w.name == "pdf"), pdf_writers[0])
+    paths: dict[str, Path] = {}
+    claimed = {source.resolve()}
+    for writer in writers:
+        path = pdf if writer is chosen else pdf.with_name(f"{pdf.stem}{writer.suffix}")
+        if path.resolve() in claimed:
+            raise UsageError(f"output {path} would overwrite the input or another output")
+        claimed.add(path.resolve())
+        paths[writer.name] = path
+    return paths
+
+
 def refuse_existing(outputs: Mapping[str, Path]) -> None:
     """Raise :class:`OutputExistsError` when one of ``outputs`` (a source's planned
     output paths) exists: what :func:`plan_outputs` checks without ``force``, for a

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from tair_ocr.existing_text import ExistingText
 from tair_ocr.geometry import Affine
+from tair_ocr.results import PageGeometry
 
 #: DPI assumed for images whose file carries no credible resolution.
 DEFAULT_IMAGE_DPI = 300.0
@@ -36,6 +38,12 @@ class Page:
     #: Working-image pixels -> original page pixels.
     to_original: Affine = field(default_factory=Affine)
     warnings: list[str] = field(default_factory=list)
+    #: The text a PDF page already has (born-digital text, OCR layers), in pixels
+    #: of the page as loaded; None where the loader does not look (images).
+    existing_text: ExistingText | None = None
+    #: What the page geometry filters found and did (orientation, deskew); None
+    #: until one runs. Filters record it on the page they return.
+    geometry: PageGeometry | None = None
 
     def __post_init__(self) -> None:
         if self.original_size == (0, 0):

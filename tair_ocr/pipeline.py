@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,20 +39,28 @@ from tair_ocr.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from tair_ocr.existing_text import EXISTING_SOURCES, PageAction, outside_text, page_action
+from tair_ocr.filters.perspective import PerspectiveFilter, judge
 from tair_ocr.fusion import assign_layout, fusion_counters
-from tair_ocr.geometry import Affine
+from tair_ocr.geometry import Affine, map_word
 from tair_ocr.layout import build_blocks
 from tair_ocr.outputs import atomic_destination, plan_outputs, refuse_existing
 from tair_ocr.page import Page
 from tair_ocr.page_analysis import PageAnalysis
+from tair_ocr.perspective import map_blocks as map_blocks_to_photo
+from tair_ocr.perspective import map_box as map_box_to_photo
 from tair_ocr.plugins import DEFAULT_PLUGINS, PluginManager
 from tair_ocr.progress import NoProgress, ProgressReporter
 from tair_ocr.readings import Reading
 from tair_ocr.results import (
     BBox,
+    Block,
     DocumentResult,
+    ExistingTextRecord,
+    Line,
     LoadedSource,
     PageError,
+    PageGeometry,
     PageResult,
     RestorationDecision,
     Word,
@@ -68,6 +77,15 @@ log = logging.getLogger(__name__)
 #: read from the source again when written.
 KEPT_IMAGE_BYTES = 256 * 1024 * 1024
 
+#: The document warning of a run whose every page failed: it writes no outputs
+#: (an existing output is kept).
+NOTHING_WRITTEN = "every page failed; no outputs written"
+
+#: Set (true) on log records whose message the result records too (page warnings
+#: and failures): the command line prints those from the result and drops the
+#: records, so nothing shows twice.
+RECORDED_IN_RESULT = "tair_ocr_recorded"
+
 
 @dataclass
 class _PreparedPage:
@@ -75,6 +93,11 @@ class _PreparedPage:
 
     page: Page
     result: PageResult
+    #: What to do with the page given the text it already has.
+    action: PageAction = "ocr"
+    #: The primary engine's reading of an image already read (the perspective
+    #: guard's), reused as the first reading when the page read is that image.
+    first_reading: tuple[Image.Image, list[Word]] | None = None
 
 
 class Pipeline:
@@ -128,9 +151,14 @@ class Pipeline:
             # Options first: availability may depend on them (a weights folder, a device).
             component.configure(s.options.for_component(component))
             _require_available(component)
+        for engine in self.engines:
+            # Missing language data stops the run here, before any output is written.
+            engine.check_languages(list(s.languages))
         # One page at a time through the restorer (one model, batched tiles).
         self._restore_lock = threading.Lock()
         self._closed = False
+        #: The kind of the document being run (its loader's), for the perspective guard.
+        self._document_kind = "image"
         #: ``<output dir>/<stem>`` while a run saves restored images, else None.
         self._restored_prefix: Path | None = None
 
@@ -210,7 +238,8 @@ class Pipeline:
         already planned (:func:`~tair_ocr.outputs.plan_outputs`, as the command
         line plans all its inputs at once); existing ones are still refused
         unless ``force``. Failed pages are recorded in the result, not raised;
-        an unreadable input raises :class:`~tair_ocr.errors.InputError`.
+        when every page failed, no outputs are written (``result.warnings`` says
+        so). An unreadable input raises :class:`~tair_ocr.errors.InputError`.
         """
         if self._closed:
             raise RuntimeError("this Pipeline is closed")
@@ -275,6 +304,7 @@ class Pipeline:
     ) -> DocumentResult:
         s = self.settings
         started = time.perf_counter()
+        self._document_kind = document.kind
         indices = (
             parse_page_ranges(s.pages, document.page_count)
             if s.pages
@@ -300,6 +330,10 @@ class Pipeline:
         finally:
             self.progress.end_document()
         result.timings["total"] = time.perf_counter() - started
+        if plan is not None and result.pages and not any(p.ok for p in result.pages):
+            # Outputs without a page would only block a rerun (they need --force).
+            result.warnings.append(NOTHING_WRITTEN)
+            plan = None
         if plan is not None:
             result.keep_loaded(kept)
             try:
@@ -354,22 +388,97 @@ class Pipeline:
             restorer=self.restorer.name,
             warnings=list(page.warnings),
         )
-        prepared = _PreparedPage(page=page, result=result)
+        action = page_action(page.existing_text, self.settings.existing_text)
+        prepared = _PreparedPage(page=page, result=result, action=action)
+        if page.existing_text is not None:
+            result.existing_text = ExistingTextRecord(
+                found=page.existing_text.kind,
+                action=action,
+                words=len(page.existing_text.words),
+            )
+        if action == "skip":
+            return prepared  # passes through: nothing to straighten or read
         try:
             with _timed(result, "filters"):
                 for page_filter in self.filters:
-                    prepared.page = page_filter.apply(prepared.page)
+                    with _timed(result, f"filter:{page_filter.name}"):
+                        prepared.page = page_filter.apply(prepared.page)
+                self._check_perspective(prepared, page)
         except Exception as exc:
             _record_failure(result, exc, stage="filters")
+        _record_geometry(result, prepared.page, page)
         return prepared
+
+    def _check_perspective(self, prepared: _PreparedPage, loaded: Page) -> None:
+        """The guard of a perspective correction the ``perspective`` filter proposed
+        (:mod:`tair_ocr.filters.perspective`): the primary engine reads the corrected
+        page (as the later filters left it) and the photo as loaded; the correction is
+        kept only when it reads at least as well
+        (:func:`~tair_ocr.filters.perspective.judge`).
+        Rejected, the photo goes through the other filters and is read as loaded.
+        The decision is recorded in ``PageGeometry.perspective``."""
+        geometry = prepared.page.geometry
+        record = geometry.perspective if geometry is not None else None
+        if record is None or record.status != "proposed":
+            return
+        chosen = next((f for f in self.filters if isinstance(f, PerspectiveFilter)), None)
+        guard = chosen is None or chosen.options.guard
+        if self._document_kind != "image":
+            record.shown = "original"  # a PDF's pages are shown as they are
+        result = prepared.result
+        keep, why, scores = True, "kept unguarded (guard off)", {}
+        if guard:
+            primary = self.engines[0]
+            frame = _reading_frame(prepared.page)[0]
+            with _timed(result, "perspective_guard"):
+                corrected = self._recognize_image(
+                    primary, frame.image, frame.working_dpi, result, primary.name
+                )
+                photo = self._recognize_image(
+                    primary, loaded.image, loaded.working_dpi, result, f"{primary.name}:photo"
+                )
+            keep, why, scores = judge(corrected, photo)
+        record.status = "kept" if keep else "rejected"
+        record.reason = f"{record.reason}; {why}"
+        record.scores = scores
+        if keep:
+            if guard:
+                prepared.first_reading = (frame.image, corrected)
+            if record.shown == "corrected":
+                result.width, result.height = prepared.page.original_size
+            return
+        page = loaded.transformed(loaded.image, Affine())  # a copy: loaded stays as it is
+        for page_filter in self.filters:
+            if page_filter is not chosen:
+                with _timed(result, f"filter:{page_filter.name}"):
+                    page = page_filter.apply(page)
+        page.geometry = (page.geometry or PageGeometry()).model_copy(
+            update={"perspective": record}
+        )
+        prepared.page = page
+        prepared.first_reading = (loaded.image, photo)
 
     def _recognize(self, prepared: _PreparedPage) -> PageResult:
         result = prepared.result
         stage = ["ocr"]
+        existing, record = prepared.page.existing_text, result.existing_text
         try:
-            words = self._read_page(prepared, stage)
+            if prepared.action == "skip" and existing is not None:
+                words = list(existing.words)
+            else:
+                back = _reading_frame(prepared.page)[1]
+                words = _to_loaded(self._read_page(prepared, stage), back, result)
+            if prepared.action == "redo" and existing is not None and existing.visible:
+                # Born-digital text is exact: OCR only adds what it does not say.
+                kept = outside_text(words, existing.visible)
+                if record is not None:
+                    record.duplicates_dropped = len(words) - len(kept)
+                words = kept + existing.visible
+            if record is not None:
+                record.kept = sum(w.source in EXISTING_SOURCES for w in words)
             result.counters.update(fusion_counters(words))
-            result.blocks = build_blocks(words)
+            result.blocks = _layout(words, _reading_frame(prepared.page)[1])
+            _show_photo(result)
         except Exception as exc:
             _record_failure(result, exc, stage=stage[0])
         return result
@@ -389,7 +498,9 @@ class Pipeline:
         page hint, the blank tiles) share its luminance and measurements.
         """
         s, result = self.settings, prepared.result
-        page = prepared.page
+        # Read where the filters left the page (upright, level: fusion and layout
+        # take lines to run across); _recognize maps the words back.
+        page = _reading_frame(prepared.page)[0]
         restoring = not self.restorer.is_identity and s.restore != "never"
         if not restoring and s.scale is not None:
             # No restoration, but a fixed working scale: the engines read the page
@@ -399,7 +510,13 @@ class Pipeline:
             stage[0] = "ocr"
         analysis = PageAnalysis(page.image)  # measured on first use, once
         primary, others = self.engines[0], self.engines[1:]
-        first = self._recognize_image(primary, page.image, page.working_dpi, result, primary.name)
+        reused = prepared.first_reading
+        if reused is not None and reused[0] is page.image:
+            first = reused[1]  # the perspective guard read this image already
+        else:
+            first = self._recognize_image(
+                primary, page.image, page.working_dpi, result, primary.name
+            )
         readings = [Reading(primary.name, [_to_original(w, page) for w in first], restored=False)]
         if s.fusion == "off":
             others = []
@@ -549,7 +666,7 @@ class Pipeline:
     ) -> None:
         message = f"engine {engine.name} failed {where}: {_describe(exc)}"
         result.warnings.append(message)
-        log.warning("page %d: %s", result.index + 1, message)
+        log.warning("page %d: %s", result.index + 1, message, extra={RECORDED_IN_RESULT: True})
 
     def _restore(
         self,
@@ -577,7 +694,7 @@ class Pipeline:
         if self._restored_prefix is not None and not scale_only:
             target = Path(f"{self._restored_prefix}.p{page.index + 1:04d}.restored.png")
             with atomic_destination(target) as tmp:
-                restored.page.image.save(tmp, format="PNG")
+                restored.page.image.save(tmp, format="PNG", dpi=(restored.page.working_dpi,) * 2)
             result.restored_image = str(target)
         return restored
 
@@ -720,8 +837,100 @@ def _record_failure(result: PageResult, exc: BaseException, *, stage: str) -> No
         message = "out of memory"
     result.error = PageError(kind=kind, message=f"{stage}: {message}")
     result.blocks = []
-    log.warning("page %d failed in %s: %s", result.index + 1, stage, message)
+    log.warning(
+        "page %d failed in %s: %s",
+        result.index + 1,
+        stage,
+        message,
+        extra={RECORDED_IN_RESULT: True},
+    )
     log.debug("page %d traceback", result.index + 1, exc_info=exc)
+
+
+def _record_geometry(result: PageResult, filtered: Page, loaded: Page) -> None:
+    """What the page filters found and did (``PageResult.geometry`` and its
+    counters), and the warnings they added to the page."""
+    result.warnings += filtered.warnings[len(loaded.warnings) :]
+    if filtered.geometry is not None:
+        result.geometry = filtered.geometry
+        result.counters.update(filtered.geometry.counters())
+
+
+def _show_photo(result: PageResult) -> None:
+    """With a kept perspective correction shown as the photo (``--output-page
+    original``), the words (read on the corrected page) and the decision's regions
+    mapped onto the photo through the recorded homography."""
+    record = result.geometry.perspective if result.geometry is not None else None
+    if record is None or record.status != "kept" or record.shown != "original":
+        return
+    if record.homography is None:
+        return
+    result.blocks = map_blocks_to_photo(result.blocks, record.homography)
+    if result.decision is not None:
+        result.decision.regions = [
+            map_box_to_photo(record.homography, r) for r in result.decision.regions
+        ]
+
+
+def _reading_frame(page: Page) -> tuple[Page, Affine]:
+    """``page`` as :meth:`Pipeline._read_page` reads it, and the affine from that
+    frame back to the page as loaded.
+
+    Words, regions and lines are gathered where the page filters left the page
+    (turned upright, levelled: its lines run across, as fusion and layout expect),
+    at the resolution of the page as loaded: ``to_original`` keeps only its scale.
+    """
+    t = page.to_original
+    scale = math.hypot(t.a, t.d)
+    if t.is_identity or not scale:
+        return page, Affine()
+    return replace(page, to_original=Affine.scaling(scale)), t @ Affine.scaling(1 / scale)
+
+
+def _to_loaded(words: list[Word], back: Affine, result: PageResult) -> list[Word]:
+    """Words (and the decision's regions) of the reading frame mapped back to the
+    page as loaded. A word turned by other than a quarter turn (a levelled page)
+    keeps its exact corners as its ``polygon``; its box encloses them."""
+    if back.is_identity:
+        return words
+    if result.decision is not None:
+        result.decision.regions = [back.box(r) for r in result.decision.regions]
+    square = (back.b == 0 and back.d == 0) or (back.a == 0 and back.e == 0)
+    loaded = []
+    for word in words:
+        if word.polygon is None and not square:
+            b = word.bbox
+            corners = [(b.x0, b.y0), (b.x1, b.y0), (b.x1, b.y1), (b.x0, b.y1)]
+            word = word.model_copy(update={"polygon": corners})
+        loaded.append(map_word(word, back))
+    return loaded
+
+
+def _layout(words: list[Word], back: Affine) -> list[Block]:
+    """``words`` (pixels of the page as loaded) in blocks of lines, arranged in the
+    reading frame (where the lines run across) and kept in the page's pixels."""
+    if back.is_identity:
+        return build_blocks(words)
+    forward = back.inverse()
+    framed = [
+        w.model_copy(
+            update={
+                "bbox": BBox.from_points(forward.points(w.polygon))
+                if w.polygon
+                else forward.box(w.bbox)
+            }
+        )
+        for w in words
+    ]
+    loaded = {id(f): w for f, w in zip(framed, words, strict=True)}
+    blocks = []
+    for block in build_blocks(framed):
+        lines = []
+        for line in block.lines:
+            kept = [loaded.get(id(w)) or map_word(w, back) for w in line.words]
+            lines.append(Line(bbox=BBox.enclosing([w.bbox for w in kept]), words=kept))
+        blocks.append(Block(bbox=BBox.enclosing([ln.bbox for ln in lines]), lines=lines))
+    return blocks
 
 
 def _to_original(word: Word, page: Page) -> Word:

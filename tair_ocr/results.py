@@ -184,6 +184,101 @@ class RestorationDecision(BaseModel):
     regions: list[BBox] = Field(default_factory=list)
 
 
+class ExistingTextRecord(BaseModel):
+    """The text a page had before OCR and what was done with it (see
+    :mod:`tair_ocr.existing_text`)."""
+
+    #: ``none``, ``born-digital``, ``ocr-layer`` or ``mixed``.
+    found: str
+    #: ``ocr``, ``skip``, ``redo`` or ``force``.
+    action: str
+    #: Words the page's own text has (born-digital and OCR layers).
+    words: int = 0
+    #: Words of the page's own text kept in the output (born-digital text).
+    kept: int = 0
+    #: OCR words left out because the page's born-digital text has them already.
+    duplicates_dropped: int = 0
+
+
+class PerspectiveCorrection(BaseModel):
+    """What the ``perspective`` filter found on a photographed page and whether the
+    correction was kept (see :mod:`tair_ocr.filters.perspective`)."""
+
+    #: ``kept`` (the page was read corrected), ``rejected`` (the guard found the photo
+    #: as loaded reads better: it was read as loaded), ``not-found`` (no plausible
+    #: page outline: scans, clean pages, close-ups).
+    status: str
+    #: Why, in words (what the outline search or the guard found).
+    reason: str = ""
+    #: The page outline in photo pixels: top-left, top-right, bottom-right,
+    #: bottom-left (None when none was found).
+    quad: list[Point] | None = None
+    #: Size of the photo as loaded and of the corrected page, in pixels.
+    photo_size: tuple[int, int] | None = None
+    corrected_size: tuple[int, int] | None = None
+    #: 3×3 homography (rows) from corrected-page pixels to photo pixels, edge
+    #: coordinates: ``(x, y, 1) ~ H (u, v, 1)``.
+    homography: list[list[float]] | None = None
+    #: The page the result's coordinates (and the searchable PDF) are in when the
+    #: correction is kept: ``corrected`` or ``original`` (the photo).
+    shown: str = "original"
+    #: The guard's scores: ``corrected_sure``/``photo_sure`` (words with calibrated
+    #: confidence of at least 0.5) and ``corrected_confidence``/``photo_confidence``
+    #: (the sum of their confidences); empty when the guard did not run.
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class PageGeometry(BaseModel):
+    """What the page geometry filters (``orientation``, ``deskew``) found on a page
+    and did to it. Word boxes stay in pixels of the page as loaded whatever was done;
+    ``rotation`` says how the page was turned to be read (the searchable PDF shows it
+    turned so)."""
+
+    #: Clockwise degrees (0, 90, 180 or 270) the page as loaded was turned to read
+    #: it upright.
+    rotation: int = 0
+    #: How the orientation was decided: ``upright`` (the text-line check found the
+    #: page upright; OSD not asked), ``osd`` (tesseract's OSD, confident),
+    #: ``osd+lines`` (OSD and the text-line check agree), ``lines`` (the text-line
+    #: check, sure by a wide margin, where OSD found too few letters or disagreed),
+    #: ``unsure`` (not turned: no confident answer), ``no-osd`` (OSD unavailable:
+    #: not turned), ``no-text`` (nothing to measure); None when the orientation
+    #: filter did not run.
+    orientation: str | None = None
+    #: The turn tesseract's OSD proposed and its orientation confidence (None when
+    #: OSD did not run or gave no answer).
+    osd_rotation: int | None = None
+    osd_confidence: float | None = None
+    #: The turn the text-line check proposed and its ascender balance (0-1: how
+    #: clearly the lines show which way up they are); None when not measured.
+    lines_rotation: int | None = None
+    lines_confidence: float | None = None
+    #: Skew of the text lines on the upright page, in degrees, counter-clockwise
+    #: positive (a line rising to the right is positive), and the confidence of the
+    #: estimate (0-1); None when the deskew filter did not measure it.
+    skew: float | None = None
+    skew_confidence: float | None = None
+    #: Degrees of skew removed: the page was rotated by ``-skew_corrected`` to level
+    #: its lines before it was read (0 when it was not).
+    skew_corrected: float = 0.0
+    #: What the ``perspective`` filter found and did (photographed pages); None when
+    #: it did not run.
+    perspective: PerspectiveCorrection | None = None
+
+    def counters(self) -> dict[str, int]:
+        """What it adds to ``PageResult.counters``: ``rotated``, ``deskewed`` and
+        ``perspective_corrected`` (1 when the page was turned, levelled or read
+        corrected)."""
+        counts = {}
+        if self.rotation:
+            counts["rotated"] = 1
+        if self.skew_corrected:
+            counts["deskewed"] = 1
+        if self.perspective is not None and self.perspective.status == "kept":
+            counts["perspective_corrected"] = 1
+        return counts
+
+
 class PageError(BaseModel):
     """Why a page failed. The page is kept in the result with no words."""
 
@@ -213,6 +308,12 @@ class PageResult(BaseModel):
     restored_image: str | None = None
     #: The restoration decision (None when no restorer is selected).
     decision: RestorationDecision | None = None
+    #: The text the page already had and what was done with it (PDF pages with
+    #: text; None otherwise).
+    existing_text: ExistingTextRecord | None = None
+    #: What the page geometry filters found and did (orientation, deskew); None
+    #: when none ran.
+    geometry: PageGeometry | None = None
 
     @property
     def page_number(self) -> int:

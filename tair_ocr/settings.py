@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from tair_ocr.errors import EmptyInputError, UsageError
+from tair_ocr.existing_text import EXISTING_TEXT_MODES
 from tair_ocr.options import OptionSet
 
 #: Values of ``Settings.fusion`` (kept equal to ``tair_ocr.fusion.FUSION_MODES``).
@@ -47,6 +48,11 @@ class Settings(BaseModel):
     #: reading is unsure, re-read them), ``always`` (every non-blank tile, the page
     #: re-read whole) or ``never`` (read the page as loaded).
     restore: str = "auto"
+    #: Pages that already have text (PDF): ``auto`` (born-digital pages pass
+    #: through, OCR layers are replaced, scans with some typed text get OCR where
+    #: the typed text is not), ``skip``, ``redo`` or ``force``
+    #: (see :mod:`tair_ocr.existing_text`).
+    existing_text: str = "auto"
     output_types: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUT_TYPES))
     languages: list[str] = Field(default_factory=lambda: ["eng"])
     #: Rasterisation DPI for PDF pages.
@@ -122,6 +128,15 @@ class Settings(BaseModel):
     def _check_restore(cls, value: str) -> str:
         if value not in RESTORE_MODES:
             raise ValueError(f"restore must be one of {', '.join(RESTORE_MODES)}, not {value!r}")
+        return value
+
+    @field_validator("existing_text")
+    @classmethod
+    def _check_existing_text(cls, value: str) -> str:
+        if value not in EXISTING_TEXT_MODES:
+            raise ValueError(
+                f"existing_text must be one of {', '.join(EXISTING_TEXT_MODES)}, not {value!r}"
+            )
         return value
 
     @property

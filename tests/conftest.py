@@ -3,8 +3,10 @@ unless a test asks for them."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def plugin_file() -> Path:
     return TEST_PLUGINS / "fault_engines.py"
+
+
+@pytest.fixture(autouse=True)
+def _restore_tair_ocr_logger() -> Iterator[None]:
+    """``cli.main`` points the ``tair_ocr`` logger at the test's stderr capture; put
+    it back after every test, so later tests' records never go to a closed capture."""
+    logger = logging.getLogger("tair_ocr")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved

@@ -21,11 +21,15 @@ FAULTS = str(TEST_PLUGINS / "fault_engines.py")
 
 
 def make_pdf(path, pages=3, marked=(), text="page"):
-    """A PDF whose pages in ``marked`` (0-based) carry the red fault mark."""
+    """A scanned PDF (pages are pictures of their text, which has to be read)
+    whose pages in ``marked`` (0-based) carry the red fault mark."""
     doc = pymupdf.open()
     for i in range(pages):
+        typed = pymupdf.open()
+        typed.new_page(width=200, height=150).insert_text((20, 80), f"{text} {i + 1}", fontsize=20)
+        scan = typed[0].get_pixmap(dpi=144)
         page = doc.new_page(width=200, height=150)
-        page.insert_text((20, 80), f"{text} {i + 1}", fontsize=20)
+        page.insert_image(page.rect, pixmap=scan)
         if i in marked:
             page.draw_rect(pymupdf.Rect(0, 0, 3, 3), color=(1, 0, 0), fill=(1, 0, 0), width=0)
     doc.save(path)

@@ -29,14 +29,18 @@ import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from tair_ocr.components import LoadedDocument, Loader
 from tair_ocr.errors import CorruptInputError, EmptyInputError, EncryptedInputError, InputError
+from tair_ocr.existing_text import FROM_PDF_OCR_LAYER, FROM_PDF_TEXT, ExistingText
 from tair_ocr.hookspecs import hookimpl
 from tair_ocr.loaders.image import MAX_PAGE_PIXELS
 from tair_ocr.page import Page
+from tair_ocr.results import BBox, Word
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,7 @@ class PdfDocument(LoadedDocument):
                 "RGB", (pixmap.width, pixmap.height), pixmap.samples_mv, "raw", "RGB", pixmap.stride
             )
             del pixmap  # free MuPDF's copy before the page is handed on
+            existing = existing_text(page, zoom)
         except (InputError, MemoryError):
             raise
         except Exception as exc:
@@ -166,6 +171,7 @@ class PdfDocument(LoadedDocument):
             dpi_trusted=True,
             original_size=image.size,
             warnings=warnings,
+            existing_text=existing,
         )
 
     def close(self) -> None:
@@ -179,6 +185,54 @@ def register_loaders() -> list[Loader]:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def existing_text(page: Any, zoom: float) -> ExistingText | None:
+    """The text ``page`` (a PyMuPDF page) already draws, in pixels of the page
+    rendered at ``zoom`` (pixels per point): None when it draws none.
+
+    A word is born-digital when a visibly drawn glyph starts inside it, else it
+    belongs to an invisible layer (render mode 3 or fully transparent: how OCR
+    layers are drawn)."""
+    import pymupdf
+
+    raw = page.get_text("words")
+    if not raw:
+        return None
+    origins = [
+        char[2]
+        for span in page.get_texttrace()
+        # type 3: invisible text (render mode 3); opacity 0 draws nothing either.
+        if span.get("type") != 3 and span.get("opacity", 1.0) > 0
+        for char in span.get("chars", ())
+    ]
+    points = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
+    to_pixels = page.rotation_matrix * pymupdf.Matrix(zoom, zoom)
+    words = []
+    for x0, y0, x1, y1, text, *_ in raw:
+        if not text.strip():
+            continue
+        inside = (
+            (points[:, 0] >= x0 - 0.5)
+            & (points[:, 0] <= x1 + 0.5)
+            & (points[:, 1] >= y0 - 0.5)
+            & (points[:, 1] <= y1 + 0.5)
+        )
+        box = pymupdf.Rect(x0, y0, x1, y1) * to_pixels
+        words.append(
+            Word(
+                text=text,
+                confidence=1.0,
+                bbox=BBox(x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1),
+                source=FROM_PDF_TEXT if inside.any() else FROM_PDF_OCR_LAYER,
+            )
+        )
+    area = abs(page.rect.width * page.rect.height) or 1.0
+    covered = 0.0
+    for info in page.get_image_info():
+        rect = pymupdf.Rect(info["bbox"]) * page.rotation_matrix & page.rect
+        covered += 0.0 if rect.is_empty else rect.width * rect.height
+    return ExistingText(words=words, image_share=min(1.0, covered / area))
 
 
 def _fit_dpi(

@@ -95,8 +95,14 @@ def _add_page(layout: ET.Element, page: PageResult) -> None:
         {"HPOS": "0", "VPOS": "0", "WIDTH": str(page.width), "HEIGHT": str(page.height)},
     )
     lines = words = 0
+    # A page read turned (the orientation filter): its blocks' text runs at that angle
+    # (ALTO's ROTATION: degrees counter-clockwise).
+    rotation = page.geometry.rotation % 360 if page.geometry is not None else 0
+    turned = {"ROTATION": str(rotation)} if rotation else {}
     for b, block in enumerate(page.blocks, start=1):
-        text_block = ET.SubElement(space, "TextBlock", {"ID": f"block_{n}_{b}", **_box(block.bbox)})
+        text_block = ET.SubElement(
+            space, "TextBlock", {"ID": f"block_{n}_{b}", **_box(block.bbox), **turned}
+        )
         for line in block.lines:
             lines += 1
             text_line = ET.SubElement(

@@ -82,6 +82,7 @@ def _add_page(body: ET.Element, page: PageResult, image: str) -> None:
         title += f"; scan_res {px(page.dpi)} {px(page.dpi)}"
     div = ET.SubElement(body, "div", {"class": "ocr_page", "id": f"page_{n}", "title": title})
     counts = {"block": 0, "line": 0, "word": 0}
+    rotation = page.geometry.rotation % 360 if page.geometry is not None else 0
 
     def next_id(kind: str) -> str:
         counts[kind] += 1
@@ -102,8 +103,10 @@ def _add_page(body: ET.Element, page: PageResult, image: str) -> None:
             },
         )
         for line in block.lines:
+            # A page read turned (the orientation filter): its lines run at that angle.
+            line_title = _bbox(line.bbox) + (f"; textangle {rotation}" if rotation else "")
             span = ET.SubElement(
-                par, "span", {"class": "ocr_line", "id": next_id("line"), "title": _bbox(line.bbox)}
+                par, "span", {"class": "ocr_line", "id": next_id("line"), "title": line_title}
             )
             for word in line.words:
                 wconf = px(word.confidence * 100)

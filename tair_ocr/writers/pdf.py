@@ -10,31 +10,47 @@ goes an invisible text layer (render mode 3) in reading order, one word per
 ``Tj``, sized so that selecting or searching a word highlights the word's box.
 
 The layer uses :class:`~tair_ocr.writers._glyphless.GlyphlessFont`: every glyph
-is empty, ``ADVANCE/1000`` em wide and one em tall. A word of ``n`` characters
-with a box ``w × h`` pixels is drawn at font size ``h`` with horizontal scaling
+is empty, ``ADVANCE/1000`` em wide and one em tall. The words of a line share one
+baseline and the lines of a block one font size: text extractors (poppler's
+``pdftotext``) break a line whose words differ in either into fragments, and a
+paragraph whose lines differ in size into blocks. A line's band runs from the
+median top to the median bottom of its word boxes; the block's size ``h`` is the
+median height of its lines' bands. A word of ``n`` characters and ``w`` pixels
+wide is drawn at font size ``h`` with horizontal scaling
 ``Tz = 100 · w / (n · h · ADVANCE/1000)``, its baseline ``h · |DESCENT|/1000``
-above the box bottom, so its text box *is* the word box. A space glyph stretched
-over the gap to the next word keeps words apart for copy and paste.
+above its line band's bottom, so its text box spans the word across and about
+the line down (a block of one word: exactly the word box). A space glyph
+stretched over the gap to the next word keeps words apart for copy and paste.
 
 Coordinates: word boxes are pixels of the page as displayed (rendered with its
 ``/Rotate`` and crop box at ``PageResult.dpi``). They map to PDF user space by
 scaling to points (``72 / dpi``) and inverting MuPDF's page transform (the one
-rendering used), which undoes the rotation and the crop box offset.
+rendering used), which undoes the rotation and the crop box offset. A page the
+orientation filter turned to read it (``PageResult.geometry.rotation``) is shown
+turned (its ``/Rotate``), its words mapped into the turned page's pixels first.
+A photographed page read corrected (``PageGeometry.perspective``, ``--output-page
+corrected``) is shown as read: the photo warped by the recorded homography
+(:func:`tair_ocr.perspective.warp_page`), never the source JPEG as it is.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from statistics import median
 
 import pymupdf
 from PIL import Image
 
 from tair_ocr.components import LoadedDocument, Writer
 from tair_ocr.errors import OutputError
+from tair_ocr.existing_text import EXISTING_SOURCES
+from tair_ocr.geometry import map_blocks, quarter_turn
 from tair_ocr.hookspecs import hookimpl
-from tair_ocr.results import DocumentResult, PageResult, Word
+from tair_ocr.perspective import warp_page
+from tair_ocr.results import DocumentResult, PageResult, PerspectiveCorrection, Word
 from tair_ocr.writers._glyphless import ADVANCE, DESCENT, GlyphlessFont
+from tair_ocr.writers.pdf_content import replace_with_raster, strip_invisible_text
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +118,12 @@ def build_searchable_pdf(result: DocumentResult) -> pymupdf.Document:
         for number, page_result in targets:
             if page_result.width <= 0 or page_result.height <= 0:
                 continue
+            kept = result.loaded.images.get(number) if result.loaded is not None else None
+            if result.kind == "pdf" and not _prepare_existing_text(
+                doc[number], page_result, kept
+            ):
+                continue  # its own text stays: the page stays exactly as it was
+            page_result = _shown_upright(doc[number], page_result)
             if not any(_drawable(w) for w in page_result.words()):
                 continue  # nothing to add: the page stays exactly as it was
             if font is None:
@@ -152,9 +174,11 @@ def _image_pages(
                 continue
             scale = 72.0 / page_result.dpi
             page = doc.new_page(width=page_result.width * scale, height=page_result.height * scale)
-            if passthrough is not None and passthrough[0] in (
-                None,
-                (page_result.width, page_result.height),
+            corrected = _corrected_photo(page_result)
+            if (
+                corrected is None
+                and passthrough is not None
+                and passthrough[0] in (None, (page_result.width, page_result.height))
             ):
                 # The JPEG as it is: no decoding, no quality loss, no growth.
                 page.insert_image(page.rect, stream=passthrough[1])
@@ -169,12 +193,32 @@ def _image_pages(
                         raise OutputError(
                             f"cannot read page {page_result.page_number} of {source}: {exc}"
                         ) from exc
+                if corrected is not None:
+                    # A photo read flattened (the perspective filter): shown as read.
+                    image = warp_page(image, corrected.homography, corrected.corrected_size)
                 page.insert_image(page.rect, pixmap=_pixmap(image))
             pages.append((page.number, page_result))
     finally:
         if loaded is not None:
             loaded.close()
     return pages
+
+
+def _corrected_photo(page_result: PageResult) -> PerspectiveCorrection | None:
+    """The perspective correction of a photographed page whose result is in the
+    corrected page's pixels (``--output-page corrected``): the page shows the photo
+    warped by it (never the source JPEG as it is). None for other pages."""
+    geometry = page_result.geometry
+    record = geometry.perspective if geometry is not None else None
+    if (
+        record is None
+        or record.status != "kept"
+        or record.shown != "corrected"
+        or record.homography is None
+        or record.corrected_size is None
+    ):
+        return None
+    return record
 
 
 def _open_image(source: Path, dpi: float) -> LoadedDocument:
@@ -237,8 +281,52 @@ def _pixmap(image: Image.Image) -> pymupdf.Pixmap:
 # ---------------------------------------------------------------------- text layer
 
 
+def _shown_upright(page: pymupdf.Page, page_result: PageResult) -> PageResult:
+    """Show ``page`` turned as the orientation filter turned it to read it
+    (``PageResult.geometry.rotation``, clockwise, added to the page's ``/Rotate``, as
+    OCRmyPDF's ``--rotate-pages`` does; the page's content is untouched), and return
+    ``page_result`` in pixels of the page as it is now displayed: the text layer then
+    maps through the turned page's transform and runs along the upright lines."""
+    rotation = page_result.geometry.rotation % 360 if page_result.geometry is not None else 0
+    if not rotation:
+        return page_result
+    page.set_rotation((page.rotation + rotation) % 360)
+    w, h = page_result.width, page_result.height
+    blocks = map_blocks(page_result.blocks, quarter_turn(rotation, w, h))
+    size = {"width": h, "height": w} if rotation in (90, 270) else {}
+    return page_result.model_copy(update={"blocks": blocks, **size})
+
+
 def _drawable(word: Word) -> bool:
-    return bool(word.text.strip()) and word.bbox.width > 0 and word.bbox.height > 0
+    # The page's own words (born-digital text) are in the PDF already.
+    return (
+        bool(word.text.strip())
+        and word.bbox.width > 0
+        and word.bbox.height > 0
+        and word.source not in EXISTING_SOURCES
+    )
+
+
+def _prepare_existing_text(
+    page: pymupdf.Page, page_result: PageResult, image: Image.Image | None
+) -> bool:
+    """Apply the page's existing-text action (:mod:`tair_ocr.existing_text`) to a
+    page of the source PDF (``image``: its rendering as loaded, if kept); False
+    when the page passes through untouched."""
+    record = page_result.existing_text
+    action = record.action if record is not None else "ocr"
+    if action == "skip":
+        return False
+    if action == "redo":
+        strip_invisible_text(page.parent, page)  # the new layer replaces the old
+    elif action == "force":
+        if image is None:  # not kept: render it again, as the loader did
+            zoom = page_result.dpi / 72.0 if page_result.dpi > 0 else 300 / 72.0
+            pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB)
+        else:
+            pixmap = _pixmap(image)
+        replace_with_raster(page, pixmap)
+    return True
 
 
 def _pixels_to_user(page: pymupdf.Page, page_result: PageResult) -> pymupdf.Matrix:
@@ -301,24 +389,38 @@ def text_layer_content(
     linear = f"{_num(a)} {_num(b)} {_num(-c)} {_num(-d)}"
     ops = ["q", "BT", "3 Tr"]
     for block in page_result.blocks:
-        for line in block.lines:
-            words = [w for w in line.words if _drawable(w)]
+        lines = [[w for w in line.words if _drawable(w)] for line in block.lines]
+        lines = [words for words in lines if words]
+        if not lines:
+            continue
+        # One baseline per line and one size per block, so extractors keep lines
+        # and paragraphs whole.
+        bands = [_line_band(words) for words in lines]
+        size = median(bottom - top for top, bottom in bands)
+        ops.append(f"/{font_name} {_num(size)} Tf")
+        for words, (_top, bottom) in zip(lines, bands, strict=True):
+            baseline = bottom + DESCENT / 1000 * size
             for position, word in enumerate(words):
                 box = word.bbox
-                size = box.height
                 text = word.text.strip()
                 scale = 100 * box.width / (len(text) * advance * size)
-                baseline = box.y1 + DESCENT / 1000 * size
                 x = box.x0 * a + baseline * c + e
                 y = box.x0 * b + baseline * d + f
-                ops.append(f"/{font_name} {_num(size)} Tf {_num(scale)} Tz")
-                ops.append(f"{linear} {_num(x)} {_num(y)} Tm")
+                ops.append(f"{_num(scale)} Tz {linear} {_num(x)} {_num(y)} Tm")
                 ops.append(f"<{font.encode(text).hex()}> Tj")
                 if position + 1 < len(words):
                     gap = max(words[position + 1].bbox.x0 - box.x1, 0.01 * size)
                     ops.append(f"{_num(100 * gap / (advance * size))} Tz <{space}> Tj")
     ops += ["ET", "Q", ""]
     return "\n".join(ops).encode("ascii")
+
+
+def _line_band(words: list[Word]) -> tuple[float, float]:
+    """The top and bottom (page pixels) of a line's words: the medians of the word
+    boxes' tops and bottoms, so an outlier box (a tall digit, a descender, a skewed
+    line's ends) moves no other word. The band is never empty: each box's bottom
+    lies below its own top, so the median bottom lies below the median top."""
+    return median(w.bbox.y0 for w in words), median(w.bbox.y1 for w in words)
 
 
 def _add_text_layer(

@@ -298,8 +298,8 @@ def select_poor_pages(
     ``min_class_words`` words on ``min_pages`` pages below it and as many above
     it; it is scored by the squared error over all held-out words of the maps
     fitted with it, against the maps fitted without. The lowest error wins, if it
-    beats the maps without a threshold by ``min_gain`` (a share). Returns the threshold and a report (the
-    held-out Brier score of each threshold tried)."""
+    beats the maps without a threshold by ``min_gain`` (a share). Returns the
+    threshold and a report (the held-out Brier score of each threshold tried)."""
     held = [s for _, test in folds for s in test]
 
     def held_out_sse(below: float | None) -> float | None:
