@@ -191,32 +191,41 @@ def existing_text(page: Any, zoom: float) -> ExistingText | None:
     """The text ``page`` (a PyMuPDF page) already draws, in pixels of the page
     rendered at ``zoom`` (pixels per point): None when it draws none.
 
-    A word is born-digital when a visibly drawn glyph starts inside it, else it
-    belongs to an invisible layer (render mode 3 or fully transparent: how OCR
-    layers are drawn)."""
+    A word belongs to an invisible layer (render mode 3 or fully transparent: how
+    OCR layers are drawn) when an invisibly drawn glyph starts inside it and no
+    visible one does; every other word is born-digital (text MuPDF extracts but
+    does not trace, such as some annotation appearances, counts as shown)."""
     import pymupdf
 
     raw = page.get_text("words")
     if not raw:
         return None
-    origins = [
-        char[2]
-        for span in page.get_texttrace()
+    shown: list[tuple[float, float]] = []
+    hidden: list[tuple[float, float]] = []
+    for span in page.get_texttrace():
         # type 3: invisible text (render mode 3); opacity 0 draws nothing either.
-        if span.get("type") != 3 and span.get("opacity", 1.0) > 0
-        for char in span.get("chars", ())
-    ]
-    points = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
+        invisible = span.get("type") == 3 or span.get("opacity", 1.0) <= 0
+        (hidden if invisible else shown).extend(char[2] for char in span.get("chars", ()))
+    shown_points = np.asarray(shown, dtype=np.float64).reshape(-1, 2)
+    hidden_points = np.asarray(hidden, dtype=np.float64).reshape(-1, 2)
+
+    def starts_in(points: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> bool:
+        return bool(
+            (
+                (points[:, 0] >= x0 - 0.5)
+                & (points[:, 0] <= x1 + 0.5)
+                & (points[:, 1] >= y0 - 0.5)
+                & (points[:, 1] <= y1 + 0.5)
+            ).any()
+        )
+
     to_pixels = page.rotation_matrix * pymupdf.Matrix(zoom, zoom)
     words = []
     for x0, y0, x1, y1, text, *_ in raw:
         if not text.strip():
             continue
-        inside = (
-            (points[:, 0] >= x0 - 0.5)
-            & (points[:, 0] <= x1 + 0.5)
-            & (points[:, 1] >= y0 - 0.5)
-            & (points[:, 1] <= y1 + 0.5)
+        layer = starts_in(hidden_points, x0, y0, x1, y1) and not starts_in(
+            shown_points, x0, y0, x1, y1
         )
         box = pymupdf.Rect(x0, y0, x1, y1) * to_pixels
         words.append(
@@ -224,7 +233,7 @@ def existing_text(page: Any, zoom: float) -> ExistingText | None:
                 text=text,
                 confidence=1.0,
                 bbox=BBox(x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1),
-                source=FROM_PDF_TEXT if inside.any() else FROM_PDF_OCR_LAYER,
+                source=FROM_PDF_OCR_LAYER if layer else FROM_PDF_TEXT,
             )
         )
     area = abs(page.rect.width * page.rect.height) or 1.0
