@@ -32,7 +32,8 @@ warning, so that later steps measure the text size instead of believing the numb
 
 Size limits
 -----------
-* A page has at most :data:`MAX_PAGE_PIXELS` (120 Mpx). Larger images are downscaled
+* A page has at most :data:`MAX_PAGE_PIXELS` (64 Mpx: A4 at 800 dpi; reading it takes
+  up to about 2 GB). Larger images are downscaled
   (Lanczos) to fit, with a warning; the DPI is scaled with them.
 * At most :data:`MAX_DECODE_PIXELS` (400 Mpx, e.g. 20000×20000) are decoded. A larger
   JPEG is decoded at 1/2, 1/4 or 1/8 scale (JPEG "draft" decoding, which never
@@ -70,7 +71,7 @@ from tair_ocr.hookspecs import hookimpl
 from tair_ocr.page import DEFAULT_IMAGE_DPI, Page
 
 #: Largest page (pixels) a loader delivers; bigger pages are downscaled with a warning.
-MAX_PAGE_PIXELS = 120_000_000
+MAX_PAGE_PIXELS = 64_000_000
 #: Largest image (pixels) decoded at full size; JPEGs above it are decoded reduced.
 MAX_DECODE_PIXELS = 400_000_000
 #: File resolutions outside this range are treated as missing.

@@ -3,7 +3,7 @@
 * Each page is rendered at the requested DPI to 8-bit RGB without alpha (on white),
   annotations included, **as a viewer shows it**: the page's ``/Rotate`` is applied
   and its crop box is the page. ``Page.dpi`` is the DPI rendered at and is trusted.
-* **Size limit.** A page that would exceed :data:`MAX_PAGE_PIXELS` (120 Mpx, shared
+* **Size limit.** A page that would exceed :data:`MAX_PAGE_PIXELS` (64 Mpx, shared
   with the image loader) at the requested DPI is rendered at the highest DPI that
   fits, with a warning; ``Page.dpi`` is then that DPI. A page that would need less
   than :data:`MIN_RENDER_DPI` to fit (a page kilometres wide) fails with an
