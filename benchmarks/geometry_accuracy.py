@@ -52,7 +52,6 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from metrics import cer
+from ocr_accuracy import run_in_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -332,21 +332,7 @@ def _evaluate(task: Task, scenarios: Sequence[str], options: dict[str, Any]) -> 
 def run_tasks(
     tasks: Sequence[Task], scenarios: Sequence[str], options: dict[str, Any], jobs: int
 ) -> list[Record]:
-    records: list[Record] = []
-    if jobs <= 1:
-        _init_worker()
-        results: Iterable[list[Record]] = (_evaluate(t, scenarios, options) for t in tasks)
-        for i, recs in enumerate(results, 1):
-            records.extend(recs)
-            _progress(i, len(tasks), recs)
-        return records
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-        futures = [pool.submit(_evaluate, t, scenarios, options) for t in tasks]
-        for i, future in enumerate(futures, 1):
-            recs = future.result()
-            records.extend(recs)
-            _progress(i, len(tasks), recs)
-    return records
+    return run_in_workers(tasks, _evaluate, (scenarios, options), jobs, _init_worker, _progress)
 
 
 def _progress(done: int, total: int, records: list[Record]) -> None:

@@ -322,25 +322,39 @@ def real_tasks(data: Path) -> tuple[list[Task], list[str]]:
     return tasks, skipped
 
 
+def run_in_workers(
+    tasks: Sequence[Any],
+    evaluate: Callable[..., list[Any]],
+    args: tuple[Any, ...],
+    jobs: int,
+    init: Callable[[], None],
+    progress: Callable[[int, int, list[Any]], None],
+) -> list[Any]:
+    """``evaluate(task, *args)`` for every task, in this process (``jobs`` ≤ 1) or
+    on ``jobs`` worker processes started with ``init``; the records in task order,
+    ``progress(done, total, records)`` after each task."""
+    records: list[Any] = []
+    if jobs <= 1:
+        init()
+        results: Iterable[list[Any]] = (evaluate(t, *args) for t in tasks)
+        for i, recs in enumerate(results, 1):
+            records.extend(recs)
+            progress(i, len(tasks), recs)
+        return records
+    with ProcessPoolExecutor(max_workers=jobs, initializer=init) as pool:
+        futures = [pool.submit(evaluate, t, *args) for t in tasks]
+        for i, future in enumerate(futures, 1):
+            recs = future.result()
+            records.extend(recs)
+            progress(i, len(tasks), recs)
+    return records
+
+
 def run_tasks(
     tasks: Sequence[Task], restorers: Sequence[str], options: dict[str, Any], jobs: int
 ) -> list[Record]:
     """Evaluate ``tasks`` on ``jobs`` processes, printing progress to stderr."""
-    records: list[Record] = []
-    if jobs <= 1:
-        _init_worker()
-        results: Iterable[list[Record]] = (_evaluate(t, restorers, options) for t in tasks)
-        for i, recs in enumerate(results, 1):
-            records.extend(recs)
-            _progress(i, len(tasks), recs)
-        return records
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-        futures = [pool.submit(_evaluate, t, restorers, options) for t in tasks]
-        for i, future in enumerate(futures, 1):
-            recs = future.result()
-            records.extend(recs)
-            _progress(i, len(tasks), recs)
-    return records
+    return run_in_workers(tasks, _evaluate, (restorers, options), jobs, _init_worker, _progress)
 
 
 def _progress(done: int, total: int, records: list[Record]) -> None:

@@ -935,13 +935,7 @@ def _layout(words: list[Word], back: Affine) -> list[Block]:
 
 def _to_original(word: Word, page: Page) -> Word:
     """Map a word found on the working image to original page pixels."""
-    t = page.to_original
-    if t.is_identity:
-        return word
-    update: dict[str, Any] = {"bbox": t.box(word.bbox)}
-    if word.polygon:
-        update["polygon"] = t.points(word.polygon)
-    return word.model_copy(update=update)
+    return map_word(word, page.to_original)
 
 
 class _InMemoryDocument(LoadedDocument):
