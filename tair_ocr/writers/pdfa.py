@@ -1,33 +1,47 @@
-"""PDF/A-2b: the searchable PDF made conformant to ISO 19005-2, level B.
+"""PDF/A: the searchable PDF made an archival file, PDF/A-2b or PDF/A-1b.
+
+Two flavours (:class:`Flavour`), chosen with the writer's ``version`` option
+(``--pdfa-version 2b|1b``; :class:`PdfAOptions`):
+
+* **2b** (the default): ISO 19005-2, level B, on PDF 1.7;
+* **1b**: ISO 19005-1, level B, on PDF 1.4: what PDF/A-1 validators (Apache
+  PDFBox Preflight) accept, and archives that ask for PDF/A-1.
 
 The document is the one :func:`~tair_ocr.writers.pdf.build_searchable_pdf`
 builds (the source pages with the invisible text layer); this module then makes
 it an archival file:
 
-* an sRGB output intent whose ICC profile is generated here (LittleCMS's
-  built-in sRGB, through Pillow's ``ImageCms``);
-* XMP metadata (``pdfaid:part`` 2, ``pdfaid:conformance`` B, ``dc:title``,
+* an sRGB output intent whose ICC profile is generated here: for 2b LittleCMS's
+  built-in sRGB (version 4, through Pillow's ``ImageCms``), for 1b a version 2
+  matrix/TRC sRGB profile written by :mod:`tair_ocr.writers._icc` (PDF 1.4
+  takes ICC profiles up to version 2.4);
+* XMP metadata (``pdfaid:part`` 2 or 1, ``pdfaid:conformance`` B, ``dc:title``,
   ``dc:creator``, ``dc:description``, ``pdf:Keywords``, ``xmp:CreatorTool``,
   ``pdf:Producer``, ``xmp:CreateDate``/``ModifyDate``/``MetadataDate``) and an Info
   dictionary rebuilt to hold exactly the same values. The title, author, subject,
   keywords, creator and creation date of a PDF source are kept; the title of a
   source without one is its file name's stem. Other Info entries and the
   source's own XMP are dropped;
-* a trailer ``/ID``, no encryption, a ``%PDF-1.7`` header (a PDF 2.0 source
-  included) followed by a binary comment;
+* a trailer ``/ID``, no encryption, a ``%PDF-1.7`` header for 2b (a PDF 2.0
+  source included) or ``%PDF-1.4`` for 1b, followed by a binary comment; a
+  cross-reference table, no cross-reference or object streams (which PDF 1.4
+  lacks);
 * no JavaScript and no other action PDF/A forbids (Launch, Sound, Movie,
   ResetForm, ImportData, Hide, SetOCGState, Rendition, Trans, GoTo3DView, named
-  actions but page turns), no additional-actions (``/AA``) dictionaries; no
-  ``/Interpolate true`` images; annotations printable, hidden ones removed,
-  appearance dictionaries reduced to their normal appearance; object-level XMP
+  actions but page turns; for 1b also GoToE, which PDF 1.4 lacks, and the
+  action of a form field's widget), no additional-actions (``/AA``) dictionaries;
+  no ``/Interpolate true`` images; annotations printable, hidden ones removed,
+  appearance dictionaries reduced to their normal appearance (for 1b, text
+  annotations also get the NoZoom and NoRotate flags); object-level XMP
   removed; unembedded font resources that show no text (those of a removed OCR
-  layer) removed.
+  layer) removed; for 1b, no optional content configuration (PDF/A-1 has no
+  optional content).
 
 It also keeps out transparency, which PDF/A-2 would allow (with the output
 intent): the output has no soft mask, no image alpha, no constant alpha below 1,
 no blend mode but Normal and no transparency group, so it shows the same in
-every viewer and passes PDF/A-1-era checks too. Transparency groups on pages
-that draw nothing transparent are dropped.
+every viewer and is as PDF/A-1 requires. Transparency groups on pages that draw
+nothing transparent are dropped.
 
 What cannot be fixed in place decides by its scope:
 
@@ -39,17 +53,24 @@ What cannot be fixed in place decides by its scope:
   is *rasterised*: it is replaced by a picture of itself as it displays
   (annotations included) at the OCR resolution, JPEG quality
   :data:`RASTER_JPEG_QUALITY`, and gets the text layer like any other page.
+  For 1b, so is a page with what PDF 1.4 lacks: a stream filter other than
+  PDF 1.4's (JPEG 2000 among them), a 16-bit image, an ICC profile newer than
+  version 2.4, an OpenType font program, optional content, an annotation type
+  PDF/A-1 does not allow (Polygon, PolyLine, Caret, Redact, Watermark and
+  others), or a subset font without the list of its glyphs (``CharSet`` of a
+  Type 1 subset, ``CIDSet`` of a CIDFont subset) that PDF/A-1 requires.
   Its links and annotations are then gone; a warning names each such page and
   why. A page that shows text of its own (born-digital text, an OCR layer that was
   kept) would lose it as a picture, so such a page makes the writer refuse the
   document instead, naming the page and suggesting ``--force-ocr`` (which reads
-  pages with text as pictures, so OCR words replace their text). The check is
-  made on the searchable PDF, after an old OCR layer was removed or a page
-  rasterised for ``--force-ocr``;
+  pages with text as pictures, so OCR words replace their text), or 2b when
+  only a 1b rule is broken. The check is made on the searchable PDF, after an
+  old OCR layer was removed or a page rasterised for ``--force-ocr``;
 * **the document**: an encrypted source (PDF/A forbids encryption, and
   removing it would override the author's restrictions) or one with embedded
-  files (PDF/A-2 allows only PDF/A attachments, which this writer does not check)
-  is refused with an :class:`~tair_ocr.errors.OutputError`; no file is written.
+  files (PDF/A-2 allows only PDF/A attachments, which this writer does not check;
+  PDF/A-1 none) is refused with an :class:`~tair_ocr.errors.OutputError`; no
+  file is written.
 
 Before saving, every page of the finished document is checked again against the
 same rules; a page that still breaks one (which would be a bug here) fails the
@@ -64,18 +85,23 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 from xml.sax.saxutils import escape
 
 import pymupdf
 from PIL import ImageCms
+from pydantic import Field
 
 from tair_ocr._version import __version__
 from tair_ocr.components import Writer
 from tair_ocr.errors import OutputError
 from tair_ocr.hookspecs import hookimpl
+from tair_ocr.options import PluginOptions
 from tair_ocr.results import DocumentResult
 from tair_ocr.writers._glyphless import FONT_NAME
+from tair_ocr.writers._icc import srgb_v2_profile
 from tair_ocr.writers._xml import xml_safe
 from tair_ocr.writers.pdf import build_searchable_pdf
 from tair_ocr.writers.pdf_content import operators
@@ -119,30 +145,132 @@ _ALLOWED_ANNOTATIONS = frozenset(
         "Redact",
     }
 )
+#: The annotation types of PDF 1.4 that PDF/A-1 (6.5.2) allows: not FileAttachment,
+#: Sound and Movie, nor the types of later PDF versions.
+_PDFA1_ANNOTATIONS = _ALLOWED_ANNOTATIONS - {
+    "Polygon",
+    "PolyLine",
+    "Caret",
+    "FileAttachment",
+    "Watermark",
+    "Redact",
+}
+#: The stream filters of PDF 1.4 but LZW (PDF/A-1, 6.1.10), with the abbreviations
+#: of inline images; JPXDecode and Crypt came with PDF 1.5.
+_PDF14_FILTERS = frozenset(
+    {
+        "ASCIIHexDecode",
+        "ASCII85Decode",
+        "FlateDecode",
+        "RunLengthDecode",
+        "CCITTFaxDecode",
+        "JBIG2Decode",
+        "DCTDecode",
+        "AHx",
+        "A85",
+        "Fl",
+        "RL",
+        "CCF",
+        "DCT",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """What differs between the PDF/A flavours the writer makes."""
+
+    #: ``PDF/A-2b``: how messages name it.
+    name: str
+    #: ISO 19005 part (``pdfaid:part``).
+    part: int
+    #: The file header (8 bytes).
+    header: bytes
+    #: Version of the ICC profile of the sRGB output intent (4: LittleCMS's, 2: ours).
+    icc_version: int
+    #: Action types allowed (named actions only for page turns).
+    actions: frozenset[str]
+    #: Annotation types allowed.
+    annotations: frozenset[str]
+    #: Whether the file is PDF 1.4 (PDF/A-1): stream filters, ICC profiles, fonts,
+    #: images and optional content are then held to what PDF 1.4 has.
+    pdf14: bool
+
+
+PDFA_2B = Flavour(
+    name="PDF/A-2b",
+    part=2,
+    header=b"%PDF-1.7",
+    icc_version=4,
+    actions=_ALLOWED_ACTIONS,
+    annotations=_ALLOWED_ANNOTATIONS,
+    pdf14=False,
+)
+PDFA_1B = Flavour(
+    name="PDF/A-1b",
+    part=1,
+    header=b"%PDF-1.4",
+    icc_version=2,
+    actions=_ALLOWED_ACTIONS - {"GoToE"},
+    annotations=_PDFA1_ANNOTATIONS,
+    pdf14=True,
+)
+#: The flavours by their ``--pdfa-version`` name.
+FLAVOURS: dict[str, Flavour] = {"2b": PDFA_2B, "1b": PDFA_1B}
+PdfAVersion = Literal["2b", "1b"]
+
 #: Annotation flags: Invisible, Hidden, Print, NoView, ToggleNoView.
 _INVISIBLE, _HIDDEN, _PRINT, _NOVIEW, _TOGGLE_NOVIEW = 1, 2, 4, 32, 256
 _LZW = frozenset({"LZWDecode", "LZW"})
 _CMYK = frozenset({"DeviceCMYK", "CMYK"})
 _TRANSPARENCY = "transparency"
 _CMYK_USE = "DeviceCMYK colour (the output intent is RGB)"
+_OPTIONAL_CONTENT = "optional content (PDF/A-1 has none)"
+#: Annotation flags PDF/A-1 validators want on text annotations: NoZoom, NoRotate.
+_NO_ZOOM, _NO_ROTATE = 8, 16
+#: Font names of subsets: six capital letters and a plus sign.
+_SUBSET = re.compile(r"[A-Z]{6}\+")
+
+
+class PdfAOptions(PluginOptions):
+    """PDF/A output (--output-type pdfa): which flavour is written."""
+
+    namespace: ClassVar[str] = "pdfa"
+
+    version: PdfAVersion = Field(
+        "2b",
+        description="PDF/A flavour: 2b (PDF/A-2b, PDF 1.7) or 1b (PDF/A-1b, PDF 1.4: for "
+        "archives that ask for PDF/A-1, and what PDF/A-1 validators such as PDFBox "
+        "Preflight check)",
+    )
 
 
 class PdfAWriter(Writer):
-    """Writes ``<stem>.pdfa.pdf``: the searchable PDF as PDF/A-2b."""
+    """Writes ``<stem>.pdfa.pdf``: the searchable PDF as PDF/A-2b, or PDF/A-1b
+    (``version="1b"``, the option ``--pdfa-version 1b``)."""
 
     name = "pdfa"
     suffix = ".pdfa.pdf"
     description = (
-        "searchable PDF made PDF/A-2b (archival: sRGB output intent, XMP, no transparency)"
+        "searchable PDF made PDF/A-2b, or PDF/A-1b with --pdfa-version 1b (archival: sRGB "
+        "output intent, XMP, no transparency)"
     )
     shows_pages = frozenset({"image"})
+    options_model = PdfAOptions
+
+    def __init__(self, version: PdfAVersion = "2b") -> None:
+        self.flavour = FLAVOURS[version]
+
+    def configure(self, options: PdfAOptions) -> None:
+        self.flavour = FLAVOURS[options.version]
 
     def write(self, result: DocumentResult, destination: Path) -> None:
-        """Write the PDF/A-2b searchable PDF of ``result`` to ``destination``.
+        """Write the PDF/A searchable PDF of ``result`` to ``destination``.
 
         Raises :class:`~tair_ocr.errors.OutputError` when the source is not a
         PDF or image file, cannot be read, or is a PDF that cannot be made
-        PDF/A (encrypted, with embedded files).
+        PDF/A (encrypted, with embedded files, a page with text of its own that
+        would have to become a picture).
         """
         if result.kind not in ("pdf", "image"):
             raise OutputError(
@@ -154,29 +282,31 @@ class PdfAWriter(Writer):
                 "the original pages (run on a file, or choose another output type)"
             )
         with tempfile.TemporaryDirectory(prefix="tair-ocr-pdfa-") as scratch:
-            doc = build_pdfa(result, Path(scratch))
+            doc = build_pdfa(result, Path(scratch), self.flavour)
             try:
-                save_pdfa(doc, destination)
+                save_pdfa(doc, destination, self.flavour)
             finally:
                 doc.close()
 
 
-def build_pdfa(result: DocumentResult, scratch: Path) -> pymupdf.Document:
-    """Return the PDF/A-2b document of ``result`` (the caller saves it with
-    :func:`save_pdfa` and closes it).
+def build_pdfa(
+    result: DocumentResult, scratch: Path, flavour: Flavour = PDFA_2B
+) -> pymupdf.Document:
+    """Return the PDF/A document of ``result`` in ``flavour`` (the caller saves it
+    with :func:`save_pdfa`, in the same flavour, and closes it).
 
     ``scratch`` is a folder for a copy of a PDF source with pages rasterised;
     it must outlive the returned document.
     """
     source = Path(result.source)
     if result.kind == "pdf":
-        _check_source(source)
+        _check_source(source, flavour)
     doc = build_searchable_pdf(result)
     if result.kind == "pdf":
         # Audit what the output will show (the searchable PDF may have changed a
         # page already: an old OCR layer removed, a page rasterised for --force-ocr).
         try:
-            rasterise = _pages_to_rasterise(doc, source)
+            rasterise = _pages_to_rasterise(doc, source, flavour)
         except BaseException:
             doc.close()
             raise
@@ -185,25 +315,29 @@ def build_pdfa(result: DocumentResult, scratch: Path) -> pymupdf.Document:
             copy = _rasterised_copy(source, rasterise, result, scratch / "source.pdf")
             doc = build_searchable_pdf(result.model_copy(update={"source": str(copy)}))
     try:
-        _make_conformant(doc)
-        _set_metadata(doc, fallback_title=source.stem)
+        _make_conformant(doc, flavour)
+        _set_metadata(doc, fallback_title=source.stem, flavour=flavour)
         problems = {
-            page.number: found for page in doc if (found := _page_problems(doc, page, strict=True))
+            page.number: found
+            for page in doc
+            if (found := _page_problems(doc, page, flavour, strict=True))
         }
         if problems:
             details = "; ".join(
                 f"page {n + 1}: {', '.join(sorted(p))}" for n, p in problems.items()
             )
-            raise OutputError(f"cannot make {source} PDF/A-2b: {details}")
+            raise OutputError(f"cannot make {source} {flavour.name}: {details}")
     except BaseException:
         doc.close()
         raise
     return doc
 
 
-def save_pdfa(doc: pymupdf.Document, destination: Path) -> None:
+def save_pdfa(doc: pymupdf.Document, destination: Path, flavour: Flavour = PDFA_2B) -> None:
     """Save a document made by :func:`build_pdfa`: unencrypted, with a new
-    trailer ``/ID``, a PDF 1.7 (or older) header and a binary comment."""
+    trailer ``/ID``, the flavour's header (PDF 1.7 or older for 2b, PDF 1.4 for
+    1b) and a binary comment, with a cross-reference table (no cross-reference or
+    object streams)."""
     try:
         doc.save(
             destination,
@@ -211,19 +345,26 @@ def save_pdfa(doc: pymupdf.Document, destination: Path) -> None:
             deflate=True,
             encryption=pymupdf.PDF_ENCRYPT_NONE,
             no_new_id=False,
+            use_objstms=False,
         )
         with open(destination, "r+b") as file:
             head = file.read(64)
-            if not re.match(rb"%PDF-1\.[0-7]\s", head):
-                if not re.match(rb"%PDF-\d\.\d\s", head):
-                    raise OutputError(f"unexpected PDF header {head[:16]!r} in {destination}")
-                # A PDF 2.0 source keeps its version in MuPDF; the output uses
-                # nothing of 2.0, and PDF/A-2 needs 1.x (the header is 8 bytes either way).
+            if not re.match(rb"%PDF-\d\.\d\s", head):
+                raise OutputError(f"unexpected PDF header {head[:16]!r} in {destination}")
+            if flavour.pdf14 or not re.match(rb"%PDF-1\.[0-7]\s", head):
+                # MuPDF writes the source's version (2.0 included). The output uses
+                # nothing of a later one (for 1b: nothing past PDF 1.4, checked by
+                # the audit); the header is 8 bytes either way.
                 file.seek(0)
-                file.write(b"%PDF-1.7")
+                file.write(flavour.header)
             second = head.split(b"\n", 2)[1] if head.count(b"\n") >= 2 else b""
             if not (second.startswith(b"%") and sum(b > 127 for b in second[1:5]) == 4):
                 raise OutputError(f"no binary comment after the header of {destination}")
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - 1024))
+            tail = file.read()
+            if b"trailer" not in tail or b"/XRefStm" in tail:
+                raise OutputError(f"no plain cross-reference table at the end of {destination}")
     except (RuntimeError, OSError) as exc:  # MuPDF raises RuntimeError subclasses
         raise OutputError(f"cannot write {destination}: {exc}") from exc
 
@@ -231,7 +372,7 @@ def save_pdfa(doc: pymupdf.Document, destination: Path) -> None:
 # ---------------------------------------------------------------------- source
 
 
-def _check_source(source: Path) -> None:
+def _check_source(source: Path, flavour: Flavour) -> None:
     """Refuse a PDF source that cannot be made PDF/A at all."""
     try:
         doc = pymupdf.open(source, filetype="pdf")
@@ -245,26 +386,32 @@ def _check_source(source: Path) -> None:
             )
         attached = _embedded_files(doc)
         if attached:
+            allowed = "none" if flavour.pdf14 else "only PDF/A attachments"
             raise OutputError(
                 f"cannot write a PDF/A for {source}: it has {attached} embedded file(s), and "
-                "PDF/A-2 allows only PDF/A attachments (detach them, or choose --output-type pdf)"
+                f"{flavour.name} allows {allowed} (detach them, or choose --output-type pdf)"
             )
     finally:
         doc.close()
 
 
-def _pages_to_rasterise(doc: pymupdf.Document, source: Path) -> dict[int, set[str]]:
+def _pages_to_rasterise(
+    doc: pymupdf.Document, source: Path, flavour: Flavour
+) -> dict[int, set[str]]:
     """The pages of the searchable PDF ``doc`` that must become pictures (0-based,
     with the reasons). Raises :class:`OutputError` when such a page shows text of
     its own: as a picture it would lose it (no OCR words stand in for it)."""
-    pages = {page.number: found for page in doc if (found := _page_problems(doc, page))}
+    pages = {page.number: found for page in doc if (found := _page_problems(doc, page, flavour))}
     for number, reasons in pages.items():
         if _own_text(doc[number]):
+            other = ""
+            if flavour.pdf14 and not _page_problems(doc, doc[number], PDFA_2B):
+                other = ", --pdfa-version 2b (PDF/A-2b keeps the page as it is)"
             raise OutputError(
                 f"cannot write a PDF/A for {source}: page {number + 1} has "
                 f"{', '.join(sorted(reasons))}, so it would have to become a picture, and "
-                "its own text would be lost (use --force-ocr to read such pages as pictures, "
-                "or choose --output-type pdf)"
+                "its own text would be lost (use --force-ocr to read such pages as pictures"
+                f"{other}, or choose --output-type pdf)"
             )
     return pages
 
@@ -397,14 +544,15 @@ def _names(obj: _mupdf.PdfObj) -> list[str]:
 def _page_problems(
     doc: pymupdf.Document,
     page: pymupdf.Page,
+    flavour: Flavour,
     *,
     strict: bool = False,
     font_use: _FontUse | None = None,
 ) -> set[str]:
-    """What keeps ``page`` from PDF/A-2b (without transparency) that cannot be
+    """What keeps ``page`` from ``flavour`` (without transparency) that cannot be
     fixed in place; with ``strict``, also what :func:`_make_conformant` fixes.
     ``font_use`` collects which fonts of which font dictionaries are used."""
-    audit = _Audit(doc, strict=strict, font_use=font_use)
+    audit = _Audit(doc, flavour, strict=strict, font_use=font_use)
     audit.page(_mupdf.pdf_load_object(_pdf_document(doc), page.xref))
     return audit.problems
 
@@ -423,9 +571,15 @@ class _Audit:
     :func:`_make_conformant` drops it if it is not embedded."""
 
     def __init__(
-        self, doc: pymupdf.Document, *, strict: bool, font_use: _FontUse | None = None
+        self,
+        doc: pymupdf.Document,
+        flavour: Flavour,
+        *,
+        strict: bool,
+        font_use: _FontUse | None = None,
     ) -> None:
         self.doc = doc
+        self.flavour = flavour
         self.strict = strict
         self.problems: set[str] = set()
         self.font_use: _FontUse = {} if font_use is None else font_use
@@ -454,15 +608,14 @@ class _Audit:
         for stream in _elements(streams):
             if not _mupdf.pdf_is_stream(stream):
                 continue
-            if _LZW.intersection(_names(_mupdf.pdf_dict_gets(stream, "Filter"))):
-                self.problems.add("an LZW-compressed stream")
+            self.filters(_names(_mupdf.pdf_dict_gets(stream, "Filter")))
             try:
                 data += self.doc.xref_stream(_mupdf.pdf_to_num(stream)) + b"\n"
             except (RuntimeError, ValueError):
                 self.problems.add("an unreadable content stream")
         if not data:
             return
-        problems, fonts = scan_content(data)
+        problems, fonts = scan_content(data, self.flavour)
         self.problems |= problems
         if not fonts:
             return
@@ -475,6 +628,17 @@ class _Audit:
                 self.font(font, resources)
             else:
                 self.problems.add(f"font {name} missing from the resources")
+
+    def filters(self, names: list[str]) -> None:
+        """Check the filters of a stream (or an inline image)."""
+        if _LZW.intersection(names):
+            self.problems.add("an LZW-compressed stream")
+        if self.flavour.pdf14:
+            for name in set(names) - _PDF14_FILTERS - _LZW:
+                if name in ("JPXDecode", "JPX"):
+                    self.problems.add("a JPEG 2000 image (PDF 1.4 has none)")
+                else:
+                    self.problems.add(f"a {name or 'unnamed'} filter (PDF 1.4 has none)")
 
     def _font_table(self, resources: _mupdf.PdfObj) -> tuple[_mupdf.PdfObj, set[str]] | None:
         """The :attr:`font_use` entry of the font dictionary of ``resources``."""
@@ -516,13 +680,40 @@ class _Audit:
             for _key, glyph in _items(_mupdf.pdf_dict_gets(font, "CharProcs")):
                 self.content(glyph, glyph_resources)
             return
+        base = _name(_mupdf.pdf_dict_gets(font, "BaseFont")) or "?"
         if not _embedded(font):
-            base = _name(_mupdf.pdf_dict_gets(font, "BaseFont")) or "?"
             self.problems.add(f"font {base} not embedded")
+        elif self.flavour.pdf14:
+            self.pdf14_font(font, subtype, base)
+
+    def pdf14_font(self, font: _mupdf.PdfObj, subtype: str, base: str) -> None:
+        """What PDF/A-1 wants of an embedded font beyond PDF/A-2: a font program
+        PDF 1.4 knows, and in a subset the list of its glyphs (6.3.5)."""
+        described = font
+        if subtype == "Type0":
+            described = _mupdf.pdf_array_get(_mupdf.pdf_dict_gets(font, "DescendantFonts"), 0)
+            base = _name(_mupdf.pdf_dict_gets(described, "BaseFont")) or base
+        descriptor = _mupdf.pdf_dict_gets(described, "FontDescriptor")
+        program = _mupdf.pdf_dict_gets(descriptor, "FontFile3")
+        if _name(_mupdf.pdf_dict_gets(program, "Subtype")) == "OpenType":
+            self.problems.add(f"font {base} with an OpenType program (PDF 1.4 has none)")
+        if not _SUBSET.match(base):
+            return
+        if subtype in ("Type1", "MMType1"):
+            missing = _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(descriptor, "CharSet"))
+            listing = "CharSet"
+        else:
+            missing = subtype == "Type0" and not _mupdf.pdf_is_stream(
+                _mupdf.pdf_dict_gets(descriptor, "CIDSet")
+            )
+            listing = "CIDSet"
+        if missing:
+            self.problems.add(f"a subset font {base} without a {listing} (PDF/A-1 needs one)")
 
     def xobject(self, xobject: _mupdf.PdfObj, resources: _mupdf.PdfObj) -> None:
         if not self._first_visit(xobject):
             return
+        self.optional_content(xobject)
         subtype = _name(_mupdf.pdf_dict_gets(xobject, "Subtype"))
         if subtype == "Image":
             self.image(xobject)
@@ -552,8 +743,10 @@ class _Audit:
             self.problems.add(_TRANSPARENCY)
         if _mupdf.pdf_to_int(_mupdf.pdf_dict_gets(image, "SMaskInData")) > 0:
             self.problems.add(_TRANSPARENCY)
-        if _LZW.intersection(_names(_mupdf.pdf_dict_gets(image, "Filter"))):
-            self.problems.add("an LZW-compressed stream")
+        self.filters(_names(_mupdf.pdf_dict_gets(image, "Filter")))
+        bits = _mupdf.pdf_to_int(_mupdf.pdf_dict_gets(image, "BitsPerComponent"))
+        if self.flavour.pdf14 and bits > 8:
+            self.problems.add(f"a {bits}-bit image (PDF 1.4 has none)")
         for key, what in (("Alternates", "alternate images"), ("OPI", "OPI")):
             if not _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(image, key)):
                 self.problems.add(what)
@@ -589,12 +782,33 @@ class _Audit:
         if not _mupdf.pdf_is_array(space) or not self._first_visit(space):
             return
         family = _name(_mupdf.pdf_array_get(space, 0))
-        if family in ("Indexed", "I", "Pattern") and _mupdf.pdf_array_len(space) > 1:
+        if family == "ICCBased" and self.flavour.pdf14:
+            self.icc_profile(_mupdf.pdf_array_get(space, 1))
+        elif family in ("Indexed", "I", "Pattern") and _mupdf.pdf_array_len(space) > 1:
             self.colorspace(_mupdf.pdf_array_get(space, 1))
         elif family in ("Separation", "DeviceN") and _mupdf.pdf_array_len(space) > 2:
             self.colorspace(_mupdf.pdf_array_get(space, 2))
         elif family in _CMYK:
             self.problems.add(_CMYK_USE)
+
+    def icc_profile(self, stream: _mupdf.PdfObj) -> None:
+        """PDF 1.4 (so PDF/A-1) takes ICC profiles up to version 2.4."""
+        if not (_mupdf.pdf_is_stream(stream) and _mupdf.pdf_is_indirect(stream)):
+            return
+        try:
+            head = self.doc.xref_stream(_mupdf.pdf_to_num(stream))[:12]
+        except (RuntimeError, ValueError):
+            self.problems.add("an unreadable ICC profile")
+            return
+        if len(head) < 12 or head[8] > 2 or (head[8] == 2 and head[9] > 0x40):
+            version = f"{head[8]}.{head[9] >> 4}" if len(head) == 12 else "?"
+            self.problems.add(f"an ICC profile of version {version} (PDF 1.4 takes up to 2.4)")
+
+    def optional_content(self, owner: _mupdf.PdfObj) -> None:
+        """PDF/A-1 has no optional content: what is drawn only when a
+        configuration says so is shown as the default configuration shows it."""
+        if self.flavour.pdf14 and not _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(owner, "OC")):
+            self.problems.add(_OPTIONAL_CONTENT)
 
     def pattern(self, pattern: _mupdf.PdfObj) -> None:
         if not self._first_visit(pattern):
@@ -627,12 +841,18 @@ class _Audit:
         flags = _mupdf.pdf_to_int(_mupdf.pdf_dict_gets(annot, "F"))
         if not self.strict and flags & (_HIDDEN | _NOVIEW):
             return  # not shown; removed by _make_conformant
-        if subtype not in _ALLOWED_ANNOTATIONS:
+        if subtype not in self.flavour.annotations:
             self.problems.add(f"a {subtype or 'untyped'} annotation")
+        self.optional_content(annot)
         if self.strict and (
             not flags & _PRINT or flags & (_INVISIBLE | _HIDDEN | _NOVIEW | _TOGGLE_NOVIEW)
         ):
             self.problems.add("annotation flags")
+        if self.strict and self.flavour.pdf14:
+            if subtype == "Text" and ~flags & (_NO_ZOOM | _NO_ROTATE):
+                self.problems.add("annotation flags")
+            if subtype == "Widget" and not _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(annot, "A")):
+                self.problems.add("a widget action")
         alpha = _mupdf.pdf_dict_gets(annot, "CA")
         if _mupdf.pdf_is_number(alpha) and _mupdf.pdf_to_real(alpha) < 1:
             self.problems.add(_TRANSPARENCY)
@@ -652,10 +872,11 @@ class _Audit:
 
 # ---------------------------------------------------------------------- content streams
 
-def content_problems(data: bytes) -> set[str]:
-    """What a content stream does that PDF/A-2b with an RGB output intent forbids
-    and that cannot be fixed without rewriting it."""
-    return scan_content(data)[0]
+
+def content_problems(data: bytes, flavour: Flavour = PDFA_2B) -> set[str]:
+    """What a content stream does that ``flavour`` with an RGB output intent
+    forbids and that cannot be fixed without rewriting it."""
+    return scan_content(data, flavour)[0]
 
 
 def _name_token(token: bytes) -> str:
@@ -668,7 +889,22 @@ def _name_token(token: bytes) -> str:
 _SHOW_TEXT = frozenset({"Tj", "TJ", "'", '"'})
 
 
-def scan_content(data: bytes) -> tuple[set[str], set[str]]:
+def _inline_filters(operands: list[bytes]) -> list[str]:
+    """The filter names of an inline image (its ``BI`` operands, arrays opened)."""
+    names: list[str] = []
+    for i, token in enumerate(operands[:-1]):
+        if token not in (b"/F", b"/Filter"):
+            continue
+        value = operands[i + 1]
+        if value == b"[":
+            end = operands.index(b"]", i + 1) if b"]" in operands[i + 1 :] else len(operands)
+            names += [_name_token(t) for t in operands[i + 2 : end] if t.startswith(b"/")]
+        elif value.startswith(b"/"):
+            names.append(_name_token(value))
+    return names
+
+
+def scan_content(data: bytes, flavour: Flavour = PDFA_2B) -> tuple[set[str], set[str]]:
     """:func:`content_problems` and the font resource names the stream shows
     text with (the font ``Tf`` selected, through ``q``/``Q``, when a text-showing
     operator runs; a ``Tf`` alone draws nothing)."""
@@ -690,6 +926,8 @@ def scan_content(data: bytes) -> tuple[set[str], set[str]]:
             problems.add(_CMYK_USE)
         elif op == "PS":
             problems.add("a PostScript operator")
+        elif op == "BDC" and flavour.pdf14 and operands[:1] == [b"/OC"]:
+            problems.add(_OPTIONAL_CONTENT)
         elif op == "BI":
             entries = dict(zip(operands[::2], operands[1::2], strict=False))
             space = entries.get(b"/CS", entries.get(b"/ColorSpace"))
@@ -697,8 +935,15 @@ def scan_content(data: bytes) -> tuple[set[str], set[str]]:
                 problems.add(_CMYK_USE)
             if b"/DeviceCMYK" in operands or b"/CMYK" in operands:  # an Indexed base
                 problems.add(_CMYK_USE)
-            if b"/LZW" in operands or b"/LZWDecode" in operands:
+            filters = _inline_filters(operands)
+            if _LZW.intersection(filters):
                 problems.add("an LZW-compressed stream")
+            if flavour.pdf14:
+                for name in set(filters) - _PDF14_FILTERS - _LZW:
+                    problems.add(f"a {name} filter (PDF 1.4 has none)")
+                bits = entries.get(b"/BPC", entries.get(b"/BitsPerComponent"))
+                if bits == b"16":
+                    problems.add("a 16-bit image (PDF 1.4 has none)")
             if entries.get(b"/I", entries.get(b"/Interpolate")) == b"true":
                 problems.add("image interpolation")
     return problems, fonts
@@ -707,36 +952,40 @@ def scan_content(data: bytes) -> tuple[set[str], set[str]]:
 # ---------------------------------------------------------------------- fixes
 
 
-def _forbidden_action(action: _mupdf.PdfObj) -> bool:
+def _forbidden_action(action: _mupdf.PdfObj, flavour: Flavour) -> bool:
     if not _mupdf.pdf_is_dict(action):
         return False
     kind = _name(_mupdf.pdf_dict_gets(action, "S"))
-    if kind not in _ALLOWED_ACTIONS:
+    if kind not in flavour.actions:
         return True
     return kind == "Named" and _name(_mupdf.pdf_dict_gets(action, "N")) not in _ALLOWED_NAMED
 
 
-def _fix_object(obj: _mupdf.PdfObj, removed: set[str], depth: int = 0) -> None:
+def _fix_object(obj: _mupdf.PdfObj, removed: set[str], flavour: Flavour, depth: int = 0) -> None:
     """Fix one object and the dictionaries and arrays written inside it."""
     if depth > 32:
         return
     if _mupdf.pdf_is_array(obj):
         for element in _elements(obj):
             if not _mupdf.pdf_is_indirect(element):
-                _fix_object(element, removed, depth + 1)
+                _fix_object(element, removed, flavour, depth + 1)
         return
     if not _mupdf.pdf_is_dict(obj):
         return
     if not _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(obj, "AA")):
         _mupdf.pdf_dict_dels(obj, "AA")
         removed.add("additional actions")
+    widget = _name(_mupdf.pdf_dict_gets(obj, "Subtype")) == "Widget"
+    if flavour.pdf14 and widget and not _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(obj, "A")):
+        _mupdf.pdf_dict_dels(obj, "A")  # PDF/A-1 (6.9): a form field's widget has no action
+        removed.add("form field actions")
     for key in ("A", "OpenAction", "PA"):
         action = _mupdf.pdf_dict_gets(obj, key)
-        if _forbidden_action(action):
+        if _forbidden_action(action, flavour):
             _mupdf.pdf_dict_dels(obj, key)
             removed.add(f"{_name(_mupdf.pdf_dict_gets(action, 'S')) or 'unknown'} actions")
     following = _mupdf.pdf_dict_gets(obj, "Next")
-    if any(_forbidden_action(a) for a in _elements(following)):
+    if any(_forbidden_action(a, flavour) for a in _elements(following)):
         _mupdf.pdf_dict_dels(obj, "Next")
         removed.add("chained actions")
     if _mupdf.pdf_to_bool(_mupdf.pdf_dict_gets(obj, "Interpolate")):
@@ -750,21 +999,21 @@ def _fix_object(obj: _mupdf.PdfObj, removed: set[str], depth: int = 0) -> None:
             _mupdf.pdf_dict_dels(appearance, key)
     for _key, value in list(_items(obj)):
         if not _mupdf.pdf_is_indirect(value):
-            _fix_object(value, removed, depth + 1)
+            _fix_object(value, removed, flavour, depth + 1)
 
 
-def _make_conformant(doc: pymupdf.Document) -> None:
-    """Fix in place what PDF/A-2b forbids and can be fixed without changing
+def _make_conformant(doc: pymupdf.Document, flavour: Flavour) -> None:
+    """Fix in place what ``flavour`` forbids and can be fixed without changing
     what the pages show (see the module docstring)."""
     pdf = _pdf_document(doc)
     catalog_xref = doc.pdf_catalog()
     for page in doc:
-        _fix_annotations(doc, page)
+        _fix_annotations(doc, page, flavour)
     # Unembedded font resources no content stream selects (those of a removed OCR
     # layer, of a page replaced by its picture) go: PDF/A wants every font embedded.
     font_use: _FontUse = {}
     for page in doc:
-        _page_problems(doc, page, font_use=font_use)
+        _page_problems(doc, page, flavour, font_use=font_use)
     for table, used in font_use.values():
         for key, font in list(_items(table)):
             if key not in used and _mupdf.pdf_is_dict(font) and not _embedded(font):
@@ -778,7 +1027,9 @@ def _make_conformant(doc: pymupdf.Document) -> None:
         if xref != catalog_xref and _mupdf.pdf_is_dict(obj):
             # Object-level XMP (pages, images) would need checking too; drop it.
             _mupdf.pdf_dict_dels(obj, "Metadata")
-        _fix_object(obj, removed)
+        if _name(_mupdf.pdf_dict_gets(obj, "Type")) == "FontDescriptor":
+            _complete_font_descriptor(obj)
+        _fix_object(obj, removed, flavour)
     catalog = _mupdf.pdf_load_object(pdf, catalog_xref)
     names = _mupdf.pdf_dict_gets(catalog, "Names")
     if not _mupdf.pdf_is_null(_mupdf.pdf_dict_gets(names, "JavaScript")):
@@ -788,15 +1039,49 @@ def _make_conformant(doc: pymupdf.Document) -> None:
     if _mupdf.pdf_is_dict(form):
         _mupdf.pdf_dict_dels(form, "NeedAppearances")
         _mupdf.pdf_dict_dels(form, "XFA")
-    _fix_optional_content(catalog)
+    if flavour.pdf14:
+        # PDF/A-1 has no optional content (pages that use it are pictures now)
+        # and no extensions to PDF 1.7.
+        for key in ("OCProperties", "Extensions"):
+            _mupdf.pdf_dict_dels(catalog, key)
+    else:
+        _fix_optional_content(catalog)
     for key in ("Version", "Perms", "Requirements", "OutputIntents"):
         _mupdf.pdf_dict_dels(catalog, key)
     if removed:
         log.warning("PDF/A: removed %s", ", ".join(sorted(removed)))
 
 
-def _fix_annotations(doc: pymupdf.Document, page: pymupdf.Page) -> None:
-    """Drop hidden annotations; make the others printable."""
+def _complete_font_descriptor(descriptor: _mupdf.PdfObj) -> None:
+    """Add the metrics ISO 32000-1 (table 122) requires of a font descriptor and
+    some writers leave out (MuPDF's embedded fonts have no ``CapHeight``). They
+    matter only to a reader that substitutes the font, which an embedded font
+    never needs: a missing ``Ascent``/``Descent`` is taken from the ``FontBBox``,
+    ``CapHeight`` from the ascent, ``ItalicAngle`` is 0 and ``StemV`` 0 (unknown)."""
+    box = _mupdf.pdf_dict_gets(descriptor, "FontBBox")
+    top = bottom = None
+    if _mupdf.pdf_is_array(box) and _mupdf.pdf_array_len(box) == 4:
+        bottom = _mupdf.pdf_to_real(_mupdf.pdf_array_get(box, 1))
+        top = _mupdf.pdf_to_real(_mupdf.pdf_array_get(box, 3))
+
+    def value(key: str) -> float | None:
+        found = _mupdf.pdf_dict_gets(descriptor, key)
+        return _mupdf.pdf_to_real(found) if _mupdf.pdf_is_number(found) else None
+
+    def put(key: str, number: float | None) -> None:
+        if value(key) is None and number is not None:
+            _mupdf.pdf_dict_puts(descriptor, key, _mupdf.pdf_new_real(round(number, 3)))
+
+    put("Ascent", top)
+    put("Descent", bottom)
+    put("CapHeight", value("Ascent"))
+    put("ItalicAngle", 0.0)
+    put("StemV", 0.0)
+
+
+def _fix_annotations(doc: pymupdf.Document, page: pymupdf.Page, flavour: Flavour) -> None:
+    """Drop hidden annotations; make the others printable (and for PDF/A-1 text
+    annotations neither zoom nor rotate, as its validators want)."""
     if doc.xref_get_key(page.xref, "Annots")[0] == "null":
         return
     pdf_page = _mupdf.pdf_load_object(_pdf_document(doc), page.xref)
@@ -811,6 +1096,8 @@ def _fix_annotations(doc: pymupdf.Document, page: pymupdf.Page) -> None:
             _mupdf.pdf_array_delete(annots, i)
             continue
         flags = (flags | _PRINT) & ~(_INVISIBLE | _TOGGLE_NOVIEW)
+        if flavour.pdf14 and _name(_mupdf.pdf_dict_gets(annot, "Subtype")) == "Text":
+            flags |= _NO_ZOOM | _NO_ROTATE
         _mupdf.pdf_dict_puts(annot, "F", _mupdf.pdf_new_int(flags))
 
 
@@ -844,7 +1131,7 @@ _XMP_TEMPLATE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
     xmlns:xmp="http://ns.adobe.com/xap/1.0/"
     xmlns:pdf="http://ns.adobe.com/pdf/1.3/"
     xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/">
-   <pdfaid:part>2</pdfaid:part>
+   <pdfaid:part>{part}</pdfaid:part>
    <pdfaid:conformance>B</pdfaid:conformance>
    <dc:format>application/pdf</dc:format>
 {properties}
@@ -900,7 +1187,7 @@ def _clean(text: str) -> str:
     return xml_safe(text).strip()
 
 
-def _set_metadata(doc: pymupdf.Document, *, fallback_title: str) -> None:
+def _set_metadata(doc: pymupdf.Document, *, fallback_title: str, flavour: Flavour) -> None:
     """Write the output intent, the Info dictionary and the XMP metadata."""
     info = doc.metadata or {}
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -944,11 +1231,12 @@ def _set_metadata(doc: pymupdf.Document, *, fallback_title: str) -> None:
     for tag, value in simple.items():
         if value:
             properties.append(f"   <{tag}>{escape(value)}</{tag}>")
-    xmp = _XMP_TEMPLATE.format(properties="\n".join(properties)).encode("utf-8")
+    xmp = _XMP_TEMPLATE.format(part=flavour.part, properties="\n".join(properties))
+    xmp = xmp.encode("utf-8")
     metadata = _new_object(doc, "<</Type/Metadata/Subtype/XML>>")
     doc.update_stream(metadata, xmp, compress=False)
 
-    profile = srgb_profile()
+    profile = srgb_profile(flavour.icc_version)
     icc = _new_object(doc, "<</N 3/Alternate/DeviceRGB>>")
     doc.update_stream(icc, profile, compress=True)
     intent = _new_object(
@@ -968,9 +1256,15 @@ def _alt(tag: str, text: str) -> str:
     )
 
 
-def srgb_profile() -> bytes:
-    """An sRGB ICC profile (LittleCMS's built-in one, version 4), made here."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+def srgb_profile(version: int = 4) -> bytes:
+    """An sRGB ICC profile, made here: version 4 is LittleCMS's built-in one
+    (for PDF/A-2), version 2 the matrix/TRC profile of
+    :func:`~tair_ocr.writers._icc.srgb_v2_profile` (for PDF/A-1)."""
+    if version == 2:
+        return srgb_v2_profile()
+    if version == 4:
+        return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    raise ValueError(f"no sRGB profile of version {version} (2 or 4)")
 
 
 def _new_object(doc: pymupdf.Document, source: str) -> int:
