@@ -241,6 +241,7 @@ class PageGeometry(BaseModel):
     #: page upright; OSD not asked), ``osd`` (tesseract's OSD, confident),
     #: ``osd+lines`` (OSD and the text-line check agree), ``lines`` (the text-line
     #: check, sure by a wide margin, where OSD found too few letters or disagreed),
+    #: ``read`` (a few text lines read both ways up: one way read clearly better),
     #: ``unsure`` (not turned: no confident answer), ``no-osd`` (OSD unavailable:
     #: not turned), ``no-text`` (nothing to measure); None when the orientation
     #: filter did not run.
@@ -253,6 +254,12 @@ class PageGeometry(BaseModel):
     #: clearly the lines show which way up they are); None when not measured.
     lines_rotation: int | None = None
     lines_confidence: float | None = None
+    #: The turn whose reading of a few text lines was best (the reading check, run
+    #: where the line check and OSD were unsure), the characters read confidently
+    #: that way and the most read any other way; None when it did not run.
+    read_rotation: int | None = None
+    read_chars: int | None = None
+    read_other_chars: int | None = None
     #: Skew of the text lines on the upright page, in degrees, counter-clockwise
     #: positive (a line rising to the right is positive), and the confidence of the
     #: estimate (0-1); None when the deskew filter did not measure it.

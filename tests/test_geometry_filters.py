@@ -17,8 +17,9 @@ from PIL import Image
 
 from tair_ocr.filters import DeskewFilter, OrientationFilter
 from tair_ocr.filters.deskew import level
-from tair_ocr.filters.orientation import DEFAULT_THRESHOLD, decide
+from tair_ocr.filters.orientation import DEFAULT_THRESHOLD, OrientationOptions, decide
 from tair_ocr.filters.osd import Osd, OsdAnswer, parse_osd
+from tair_ocr.filters.reading_check import ReadingAnswer, line_strip
 from tair_ocr.filters.textlines import (
     LinesOrientation,
     SkewEstimate,
@@ -260,6 +261,91 @@ def test_without_osd_a_turned_page_is_not_turned_and_the_run_warns_once(
     assert "osd" in first.warnings[0] and "apt-get install tesseract-ocr-osd" in first.warnings[0]
     assert second.warnings == []  # once per run
     assert sum("orientation detection" in r.getMessage() for r in caplog.records) == 1
+
+
+@functools.cache
+def capitals_form() -> Image.Image:
+    """A form-like page: labels in capitals, values of a name, a number and a word in
+    capitals, in two columns. Too few x-height bands for the text-line check to tell
+    which way up it is (as on the real FUNSD forms)."""
+    from PIL import ImageDraw, ImageFont
+
+    rng = np.random.default_rng(11)
+    words = [
+        "INVOICE",
+        "NUMBER",
+        "DATE",
+        "TOTAL",
+        "AMOUNT",
+        "DUE",
+        "ACCOUNT",
+        "CUSTOMER",
+        "ADDRESS",
+        "STREET",
+        "PHONE",
+        "ORDER",
+        "QUANTITY",
+        "PRICE",
+        "TAX",
+        "PAID",
+    ]
+    names = ["Smith", "Warren", "Hudson", "Baker", "Morton", "Ellis", "Newman", "Carter"]
+    image = Image.new("L", (1400, 1000), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=30)
+    for row in range(16):
+        label = " ".join(rng.choice(words, size=2))
+        value = f"{rng.choice(names)} {rng.integers(100, 99999)} {rng.choice(words)}"
+        draw.text((60, 50 + row * 56), label, fill=0, font=font)
+        draw.text((760, 50 + row * 56), value, fill=0, font=font)
+    return image
+
+
+def test_a_reading_answer_is_decisive_only_by_a_wide_margin() -> None:
+    assert ReadingAnswer(180, chars=40, other_chars=5).decisive()
+    assert not ReadingAnswer(180, chars=40, other_chars=14).decisive()  # 40 < 3 × 15
+    assert not ReadingAnswer(180, chars=19, other_chars=0).decisive()  # too few letters
+    assert ReadingAnswer(0, chars=20, other_chars=0).decisive()
+
+
+def test_the_line_strip_stacks_text_lines_at_the_reading_size() -> None:
+    page = text_page()  # 200 dpi, 11 pt: letters about 20 px
+    sample = sample_ink(page)
+    assert sample is not None
+    strip = line_strip(page, sample.letter_height / sample.scale)
+    assert strip is not None and strip.mode == "L"
+    rows = np.asarray(strip).min(axis=1) < 128
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], rows.view(np.int8)])) == 1)
+    assert 5 <= len(starts) <= 12  # separate lines, at most MAX_BANDS
+    assert strip.height < page.height  # a few lines, not the page
+    # Nothing that looks like a text line: no strip.
+    assert line_strip(Image.new("L", (600, 400), 255), 20.0) is None
+
+
+@requires_tesseract
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_reading_turns_a_capitals_form_that_neither_measurement_can_tell(
+    turn: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upright = capitals_form()
+    image = upright if turn == 0 else upright.transpose(CCW[turn])
+    lines = read_orientation(sample_ink(image))
+    assert not lines.sure() and not lines.leaning()  # the line check cannot tell
+    # ... and OSD has no answer (as on the real forms measured: 0.1-5, both ways).
+    monkeypatch.setattr(Osd, "available", lambda self: (True, "test"))
+    monkeypatch.setattr(Osd, "detect", lambda self, image, dpi: None)
+    out = OrientationFilter().apply(page_of(image))
+    assert out.geometry is not None
+    assert out.geometry.orientation == "read"
+    assert out.geometry.rotation == out.geometry.read_rotation == turn
+    assert out.geometry.read_chars >= 3 * (out.geometry.read_other_chars + 1)
+    assert np.array_equal(np.asarray(out.image), np.asarray(upright))
+    # Without the reading check the page stays as it is.
+    off = OrientationFilter()
+    off.configure(OrientationOptions(reading=False))
+    kept = off.apply(page_of(image))
+    assert (kept.geometry.rotation, kept.geometry.orientation) == (0, "unsure")
+    assert kept.geometry.read_rotation is None
 
 
 # ---------------------------------------------------------------------- deskew

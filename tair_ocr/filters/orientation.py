@@ -24,6 +24,12 @@ The page is turned (:func:`decide`)
 - by OSD's answer when the line check is not sure (and does not lean another way)
   and OSD's confidence reaches the threshold (``--rotate-pages-threshold``, default
   10) (``osd``);
+- otherwise, by **reading** (``read``, :mod:`tair_ocr.filters.reading_check`): a few
+  text lines cut from the page are read by tesseract both ways up (all four ways when
+  the line check cannot tell which way the lines run), and the way that reads clearly
+  better wins. This settles forms, receipts and all-capital pages, where neither
+  measurement above can tell which way up the lines are (``--no-orientation-reading``
+  turns it off);
 - otherwise not at all (``unsure``).
 
 On 51 pages (26 synthetic of every degradation kind, 25 real) turned four ways, these
@@ -31,7 +37,8 @@ rules turned no page wrongly and left 58 of 208 unturned (blurred, 60-75 dpi, sc
 photos and forms where neither measurement can tell); ``benchmarks/README.md`` has
 the benchmark.
 
-Without OSD (no ``osd.traineddata``) no page is turned, and the run says so once.
+Without OSD (no ``osd.traineddata``) only the reading check can turn a page; when it
+cannot tell either, the page is not turned, and the run says so once.
 
 The turned page reaches the next steps through :meth:`Page.transformed` with the
 exact affine of the quarter turn (:func:`tair_ocr.geometry.quarter_turn`), so word
@@ -51,6 +58,7 @@ from pydantic import Field
 from tair_ocr.components import Availability, PageFilter
 from tair_ocr.errors import MissingDependencyError
 from tair_ocr.filters.osd import OSD_HINT, Osd, OsdAnswer, OsdError
+from tair_ocr.filters.reading_check import ReadingAnswer, ReadingCheck
 from tair_ocr.filters.textlines import LinesOrientation, read_orientation, sample_ink
 from tair_ocr.geometry import Affine, quarter_turn
 from tair_ocr.options import Flag, PluginOptions
@@ -68,6 +76,9 @@ DEFAULT_THRESHOLD = 10.0
 #: OSD confidence from which OSD's answer counts when the text-line check only leans
 #: the same way (below 1 its answers are little better than a guess).
 MIN_AGREEING_CONFIDENCE = 1.0
+#: Below this ratio the line check cannot tell which way the lines run: the reading
+#: check tries all four turns, not only the line check's and its opposite.
+READ_DIRECTION_RATIO = 1.1
 #: Letters taller than this (page pixels: 600-dpi scans) are reduced for OSD ...
 OSD_MAX_LETTER = 50.0
 #: ... to about this height.
@@ -94,14 +105,21 @@ class OrientationOptions(PluginOptions):
 
     enabled: Annotated[bool, Flag(aliases=("--rotate-pages",))] = Field(
         True,
-        description="detect each page's orientation (text-line check, then tesseract "
-        "OSD) and read turned pages upright; the searchable PDF shows them upright",
+        description="detect each page's orientation (text-line check, tesseract OSD, "
+        "then a reading check) and read turned pages upright; the searchable PDF shows "
+        "them upright",
     )
     threshold: Annotated[float, Flag(aliases=("--rotate-pages-threshold",))] = Field(
         DEFAULT_THRESHOLD,
         ge=0.0,
         description="tesseract OSD orientation confidence from which OSD turns a page "
         "the text-line check is not sure of",
+    )
+    reading: bool = Field(
+        True,
+        description="where the text-line check and OSD are unsure (forms, receipts, "
+        "all-capital text), read a few text lines both ways up and turn the page the "
+        "way that reads clearly better",
     )
 
 
@@ -147,6 +165,7 @@ class OrientationFilter(PageFilter):
     def __init__(self) -> None:
         self.options = OrientationOptions()
         self._osd = Osd()
+        self._reading = ReadingCheck()
         self._warned = False
         self._lock = threading.Lock()
 
@@ -177,18 +196,28 @@ class OrientationFilter(PageFilter):
         if lines.rotation == 0 and lines.sure():
             geometry.orientation = "upright"
             return _with(page, geometry)
-        ok, why = self._osd.available()
-        if not ok:
-            geometry.orientation = "no-osd"
+        osd_ok, why = self._osd.available()
+        if osd_ok:
+            answer = self._detect(page, sample.letter_height / sample.scale)
+            if answer is not None:
+                geometry.osd_rotation = answer.rotation
+                geometry.osd_confidence = answer.confidence
+            rotation, how = decide(lines, answer, self.options.threshold)
+        else:
+            rotation, how = 0, "no-osd"
+        if how in ("unsure", "no-osd") and self.options.reading:
+            checked = self._read(page, lines, sample.letter_height / sample.scale)
+            if checked is not None:
+                geometry.read_rotation = checked.rotation
+                geometry.read_chars = checked.chars
+                geometry.read_other_chars = checked.other_chars
+                if checked.decisive():
+                    rotation, how = checked.rotation, "read"
+        geometry.orientation = how
+        if how == "no-osd":
             page = _with(page, geometry)
             self._warn_once(page, f"orientation detection is not available ({why}): {OSD_HINT}")
             return page
-        answer = self._detect(page, sample.letter_height / sample.scale)
-        if answer is not None:
-            geometry.osd_rotation = answer.rotation
-            geometry.osd_confidence = answer.confidence
-        rotation, how = decide(lines, answer, self.options.threshold)
-        geometry.orientation = how
         if not rotation:
             return _with(page, geometry)
         turned = page.transformed(
@@ -198,6 +227,19 @@ class OrientationFilter(PageFilter):
         geometry.rotation = (geometry.rotation + rotation) % 360
         turned.geometry = geometry
         return turned
+
+    def _read(
+        self, page: Page, lines: LinesOrientation, letter_height: float
+    ) -> ReadingAnswer | None:
+        """The reading check's answer: the line check's turn and its opposite, or
+        all four turns when it cannot tell which way the lines run."""
+        if not self._reading.available()[0]:
+            return None
+        angle = lines.skew.angle
+        candidates = [(lines.rotation, angle)]
+        if lines.direction_ratio < READ_DIRECTION_RATIO:
+            candidates.append(((lines.rotation + 90) % 360, 0.0))
+        return self._reading.compare(page.image, letter_height, candidates)
 
     def _detect(self, page: Page, letter_height: float) -> OsdAnswer | None:
         """OSD on the page (reduced when its letters are large); None when it has no
