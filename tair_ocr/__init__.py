@@ -4,9 +4,13 @@ The public API::
 
     from tair_ocr import Pipeline
     result = Pipeline(engine="tesseract").run("scan.pdf")
+
+    from tair_ocr import run_batch                  # many documents, resumable, on Ray
+    job = run_batch(["scans/"], output_dir="out", backend="ray", resume=True)
 """
 
 from tair_ocr._version import __version__
+from tair_ocr.batch import BatchResult, DocumentOutcome, RayOptions, run_batch
 from tair_ocr.components import (
     Availability,
     LoadedDocument,
@@ -56,8 +60,10 @@ __all__ = [
     "Alternative",
     "Availability",
     "BBox",
+    "BatchResult",
     "Block",
     "CorruptInputError",
+    "DocumentOutcome",
     "DocumentResult",
     "EmptyInputError",
     "EncryptedInputError",
@@ -79,6 +85,7 @@ __all__ = [
     "Pipeline",
     "PluginError",
     "PluginManager",
+    "RayOptions",
     "Reading",
     "RestorationDecision",
     "RestoredTiles",
@@ -92,4 +99,5 @@ __all__ = [
     "Writer",
     "__version__",
     "hookimpl",
+    "run_batch",
 ]

@@ -1,12 +1,14 @@
 """The ``tair-ocr`` command.
 
     tair-ocr INPUT... [-o DIR] [--engine NAME] [--restorer NAME] [--output-type pdf,txt,...]
+                      [--backend local|ray] [--resume]   (INPUT: files, folders, patterns)
     tair-ocr INPUT OUTPUT.pdf [options]        (OCRmyPDF's form, see _pdf_target)
     tair-ocr plugins [--json]
     tair-ocr weights convert|check|info ...   (see tair_ocr.weights_cli)
 
 Exit codes are :class:`tair_ocr.errors.ExitCode`; with several inputs the most
-severe outcome wins (see ``_SEVERITY``), and every input is attempted.
+severe outcome wins (see :data:`tair_ocr.batch.job.SEVERITY`), and every input is
+attempted. The inputs are run as a batch job (:mod:`tair_ocr.batch`).
 """
 
 from __future__ import annotations
@@ -21,27 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from tair_ocr._version import __version__
+from tair_ocr.batch import (
+    BACKENDS,
+    LEDGER_NAME,
+    DocumentOutcome,
+    RayOptions,
+    expand_inputs,
+    output_suffixes,
+    run_job,
+    worst,
+)
 from tair_ocr.components import checked_availability
 from tair_ocr.errors import ExitCode, TairOcrError
 from tair_ocr.existing_text import EXISTING_TEXT_MODES
 from tair_ocr.outputs import named_outputs, plan_outputs
 from tair_ocr.plugins import PluginManager
 from tair_ocr.progress import default_progress
+from tair_ocr.results import DocumentResult
 from tair_ocr.settings import FUSION_MODES, RESTORE_MODES, Settings
 
 log = logging.getLogger("tair_ocr")
-
-#: When inputs end differently, the exit code is the first of these that occurred.
-_SEVERITY = (
-    ExitCode.INTERRUPTED,
-    ExitCode.INTERNAL_ERROR,
-    ExitCode.PLUGIN_ERROR,
-    ExitCode.MISSING_DEPENDENCY,
-    ExitCode.OUTPUT_ERROR,
-    ExitCode.INPUT_ERROR,
-    ExitCode.PAGES_FAILED,
-    ExitCode.OK,
-)
 
 _EPILOG = """\
 outputs (-o DIR, default: current directory), named after each input's stem:
@@ -51,7 +52,15 @@ outputs (-o DIR, default: current directory), named after each input's stem:
   hocr  <stem>.hocr      hOCR 1.2 with word boxes and confidences (x_wconf)
   alto  <stem>.alto.xml  ALTO v4 with word confidences (WC)
   json  <stem>.json      the full result: words, boxes, confidences, provenance, timings
-When every page of an input fails, none of its outputs is written.
+When every page of an input fails, none of its outputs is written. A folder INPUT
+is every PDF and image file under it (recursively; outputs keep its subfolders), a
+quoted pattern ('scans/*.pdf', 'archive/**/*.tif') every file it matches.
+
+batch jobs:
+  --resume keeps a ledger in the output folder (.tair-ocr-ledger.jsonl) of the
+  documents written; the same command run again (after a crash or Ctrl-C) skips
+  those and finishes the rest. --backend ray runs the job on a Ray cluster (pip
+  install "tair-ocr[ray]"): a local one on this machine, or --ray-address ADDR.
 
 INPUT OUTPUT.pdf (as in OCRmyPDF; no -o): when the first of two paths is a file and
 the second ends in .pdf and does not exist, the second is where the searchable PDF
@@ -78,6 +87,7 @@ examples:
   tair-ocr scan.pdf --engine tesseract,rapidocr --restorer auto --fusion vote
   tair-ocr photo.jpg -o out --output-type pdf,txt,json --lang eng+deu
   tair-ocr book.pdf --pages 1-10 --restorer auto -j 2
+  tair-ocr scans/ -o out --resume --backend ray --ray-address auto
 """
 
 
@@ -115,8 +125,9 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         nargs="+",
         type=Path,
         metavar="INPUT",
-        help="PDF or image files (PNG, JPEG, TIFF incl. multi-page); INPUT OUTPUT.pdf "
-        "writes the searchable PDF to OUTPUT.pdf (see below)",
+        help="PDF or image files (PNG, JPEG, TIFF incl. multi-page), folders (every such "
+        "file under them) or quoted glob patterns; INPUT OUTPUT.pdf writes the searchable "
+        "PDF to OUTPUT.pdf (see below)",
     )
     parser.add_argument(
         "-o",
@@ -252,6 +263,40 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         "--save-restored", action="store_true", help="also write the restored page images as PNG"
     )
     parser.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    batch = parser.add_argument_group("batch jobs")
+    batch.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"keep a ledger of the documents written ({LEDGER_NAME} in the output folder) "
+        "and skip those it shows done with the same source and options: run the same "
+        "command again to finish an interrupted job",
+    )
+    batch.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="where the job runs: local (this process, --jobs threads) or ray (a Ray "
+        'cluster; pip install "tair-ocr[ray]") (default: local, or ray with --ray-address)',
+    )
+    batch.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="the Ray cluster to join (host:6379, ray://host:10001, auto); without it "
+        "--backend ray starts a local cluster on this machine",
+    )
+    batch.add_argument(
+        "--gpus",
+        type=int,
+        metavar="N",
+        help="ray: GPUs for the restorer when it runs on CUDA (default: all of the cluster's)",
+    )
+    batch.add_argument(
+        "--restorers-per-gpu",
+        type=int,
+        default=1,
+        metavar="K",
+        help="ray: restorer workers sharing one GPU (default: %(default)s)",
+    )
     parser.add_argument(
         "--plugin",
         action="append",
@@ -374,14 +419,25 @@ def _run(argv: list[str]) -> int:
 
     from tair_ocr.pipeline import RECORDED_IN_RESULT, Pipeline
 
-    # Page warnings and failures are printed from the results (_run_one), not logged too.
+    # Page warnings and failures are printed from the results (_report_document), not
+    # logged too.
     for handler in logging.getLogger("tair_ocr").handlers:
         handler.addFilter(lambda record: not getattr(record, RECORDED_IN_RESULT, False))
-    progress = default_progress(args.quiet)
+    backend = args.backend or ("ray" if args.ray_address else "local")
+    if backend != "ray" and (
+        args.ray_address or args.gpus is not None or args.restorers_per_gpu != 1
+    ):
+        parser.error("--ray-address, --gpus and --restorers-per-gpu are for --backend ray")
+    progress = default_progress(args.quiet, args.verbose)
     try:
+        ray_options = RayOptions(
+            address=args.ray_address, gpus=args.gpus, restorers_per_gpu=args.restorers_per_gpu
+        )
         pipeline = Pipeline(
             plugin_manager=plugins,
             progress=progress,
+            # On Ray the restorer runs on the cluster's workers (its GPUs), not here.
+            require_restorer=backend == "local",
             engine=args.engine,
             fusion=args.fusion,
             restore=args.restore,
@@ -405,56 +461,85 @@ def _run(argv: list[str]) -> int:
         _report(exc, args.verbose)
         return exc.exit_code
 
+    outcomes: list[ExitCode] = []
+
+    def report(outcome: DocumentOutcome, result: DocumentResult | None) -> None:
+        outcomes.append(outcome.exit_code)
+        _report_document(outcome, result, args)
+
     try:
         # Refuse inputs that would write the same outputs before any work starts
         # (existing outputs are checked per input, so the others still run). The
         # plan is made once: each input's run writes where it says.
+        input_errors: list[tuple[str, BaseException]] = []
         if pdf_target is not None:
             source = args.inputs[0]
             plan = {source: named_outputs(source, pdf_target, pipeline.writers)}
         else:
-            plan = plan_outputs(args.inputs, args.output_dir, pipeline.writers, force=True)
-    except TairOcrError as exc:
-        progress.close()
-        _report(exc, args.verbose)
-        return exc.exit_code
-
-    outcomes: list[ExitCode] = []
-    try:
-        for source in args.inputs:
-            outcomes.append(_run_one(pipeline, source, args, plan[source]))
+            expansion = expand_inputs(
+                args.inputs, exclude=[args.output_dir], output_suffixes=output_suffixes(pipeline)
+            )
+            input_errors = expansion.errors
+            plan = plan_outputs(
+                expansion.sources,
+                args.output_dir,
+                pipeline.writers,
+                force=True,
+                folders=expansion.folders,
+            )
+        job = run_job(
+            pipeline,
+            plan,
+            backend=backend,
+            resume=args.resume,
+            ledger_dir=args.output_dir,
+            ray=ray_options,
+            on_document=report,
+            input_errors=input_errors,
+        )
     except KeyboardInterrupt:
         outcomes.append(ExitCode.INTERRUPTED)
         _error("interrupted; outputs of unfinished inputs were not written")
+    except TairOcrError as exc:
+        _report(exc, args.verbose)
+        outcomes.append(exc.exit_code)
+    except Exception as exc:  # a bug (or the cluster's): say so, with the documents' codes
+        _report(exc, args.verbose)
+        outcomes.append(ExitCode.INTERNAL_ERROR)
+    else:
+        if not args.quiet and (len(job.documents) > 1 or backend != "local"):
+            _say(f"tair-ocr: job: {job.summary()}")
     finally:
         progress.close()
-    return next(code for code in _SEVERITY if code in outcomes or code == ExitCode.OK)
+    return worst(outcomes)
 
 
-def _run_one(
-    pipeline: Any, source: Path, args: argparse.Namespace, outputs: dict[str, Path]
-) -> ExitCode:
-    try:
-        result = pipeline.run(source, outputs=outputs)
-    except TairOcrError as exc:
-        _report(exc, args.verbose, source)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so, keep going with the other inputs
-        _report(exc, args.verbose, source)
-        return ExitCode.INTERNAL_ERROR
+def _report_document(
+    outcome: DocumentOutcome, result: DocumentResult | None, args: argparse.Namespace
+) -> None:
+    """Print how a document ended: its error, or its failed pages (always), then,
+    unless ``-q``, its warnings and a summary line."""
+    source = outcome.source
+    if outcome.error is not None:
+        _report(outcome.error, args.verbose, source)
+        return
+    if outcome.skipped:
+        if not args.quiet:
+            _say(f"{source}: done earlier (ledger), skipped ({outcome.pages} page(s))")
+        return
+    if result is None:
+        return
     failed = result.failed_pages
     for page in failed:
         _error(f"{source}: page {page.page_number}: {page.error.message}")  # type: ignore[union-attr]
     if not args.quiet:
         _print_warnings(source, result)
-        words = sum(1 for p in result.pages for _ in p.words())
         _say(
-            f"{source}: {len(result.pages)} page(s), {words} words"
+            f"{source}: {len(result.pages)} page(s), {outcome.words} words"
             + (f", {len(failed)} failed" if failed else "")
             + existing_text_note(result)
             + f" in {result.timings.get('total', 0.0):.1f}s",
         )
-    return ExitCode.PAGES_FAILED if failed else ExitCode.OK
 
 
 #: How the summary line names each existing-text action.

@@ -197,6 +197,13 @@ class Restorer(Component):
     #: patchwork of grey textured and white tiles makes OCR engines drop text).
     blank_paper: ClassVar[float | None] = None
 
+    def wants_gpu(self) -> bool:
+        """Whether the restorer, as configured, runs on a CUDA GPU. A backend that
+        places work on a cluster (the Ray backend) gives each of its restorer
+        workers a GPU, or a share of one, when true. The default: False (a CPU
+        restorer). Called after :meth:`configure`; must not load the model."""
+        return False
+
     def page_hint(self, page: PageAnalysis) -> None:
         """Optional: look at the whole page before its tiles arrive, e.g. to detect
         binary fax pages or estimate global illumination.

@@ -23,10 +23,17 @@ def output_path(source: Path, output_dir: Path, writer: Writer) -> Path:
 
 
 def plan_outputs(
-    sources: Sequence[Path], output_dir: Path, writers: Sequence[Writer], *, force: bool
+    sources: Sequence[Path],
+    output_dir: Path,
+    writers: Sequence[Writer],
+    *,
+    force: bool,
+    folders: Mapping[Path, Path] | None = None,
 ) -> dict[Path, dict[str, Path]]:
     """Map each source to its output paths, refusing clashes before any work starts.
 
+    ``folders`` gives sources a subfolder of ``output_dir`` (relative) for their
+    outputs: a batch job's documents found in subfolders of an input folder.
     Raises :class:`OutputExistsError` when an output exists and ``force`` is
     false (:func:`refuse_existing`), :class:`UsageError` when two inputs would
     write the same output or an output would overwrite an input.
@@ -36,8 +43,9 @@ def plan_outputs(
     inputs = {s.resolve() for s in sources}
     for source in sources:
         paths = {}
+        folder = output_dir / folders[source] if folders and source in folders else output_dir
         for writer in writers:
-            path = output_path(source, output_dir, writer)
+            path = output_path(source, folder, writer)
             resolved = path.resolve()
             if resolved in inputs:
                 raise UsageError(f"output {path} would overwrite an input; choose another -o DIR")

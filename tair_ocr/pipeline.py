@@ -11,10 +11,10 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ from tair_ocr.perspective import map_box as map_box_to_photo
 from tair_ocr.plugins import DEFAULT_PLUGINS, PluginManager
 from tair_ocr.progress import NoProgress, ProgressReporter
 from tair_ocr.readings import Reading
+from tair_ocr.restorers.identity import IdentityRestorer
 from tair_ocr.results import (
     BBox,
     Block,
@@ -77,9 +78,17 @@ log = logging.getLogger(__name__)
 #: read from the source again when written.
 KEPT_IMAGE_BYTES = 256 * 1024 * 1024
 
+#: The restorer of a page only brought to a fixed working scale (``--scale`` without
+#: restoration): resampled, never restored.
+_RESAMPLE_ONLY = IdentityRestorer()
+
 #: The document warning of a run whose every page failed: it writes no outputs
 #: (an existing output is kept).
 NOTHING_WRITTEN = "every page failed; no outputs written"
+
+#: Called with a document's result and its outputs written to their temporary
+#: files (by writer name), before any is renamed into place (see :meth:`Pipeline.write`).
+OnWritten = Callable[[DocumentResult, dict[str, Path]], None]
 
 #: Set (true) on log records whose message the result records too (page warnings
 #: and failures): the command line prints those from the result and drops the
@@ -88,16 +97,82 @@ RECORDED_IN_RESULT = "tair_ocr_recorded"
 
 
 @dataclass
-class _PreparedPage:
-    """A page after the page filters, ready to be read."""
+class PendingRestoration:
+    """A page read first whose unsure regions wait for the restorer (and then for
+    the engines' re-reading): what :meth:`Pipeline.read_page` found, for
+    :meth:`Pipeline.restore_page` and :meth:`Pipeline.finish_page`."""
 
+    #: The page as read (its reading frame; at the working scale when ``--scale``
+    #: was given without restoration).
+    page: Page
+    #: The analysis of ``page.image``, shared with the restoration stage (None once
+    #: it has run: its measurements need not travel on).
+    analysis: PageAnalysis | None
+    #: The readings so far: the primary engine's, then the second opinions.
+    readings: list[Reading]
+    #: The regions the decide step chose, in ``page`` pixels and in original pixels.
+    regions: list[BBox]
+    original_regions: list[BBox]
+    #: Context around a region when it is cut out to be read (a text line).
+    margin: float
+    #: The decision (``PageResult.decision``): the restoration stage adds its counts.
+    record: RestorationDecision
+    #: The working scale of the restoration.
+    factor: float = 1.0
+    #: Restore every tile (``--restore always``), not only those meeting ``regions``.
+    whole: bool = False
+    #: The engines that re-read the restored regions (names; none: nothing to restore).
+    rereaders: list[str] = field(default_factory=list)
+    #: The restored page, once the restoration stage has run.
+    restored: RestoredPage | None = None
+
+
+@dataclass
+class PageWork:
+    """One page on its way through the data path, between the stages
+    :meth:`Pipeline.prepare_page` (page filters) → :meth:`Pipeline.read_page` (read
+    first, decide, second opinions) → :meth:`Pipeline.restore_page` (the restorer)
+    → :meth:`Pipeline.finish_page` (re-read, fuse, layout).
+
+    Plain data, picklable: the local backend runs the stages one after the other in
+    one process, the Ray backend (:mod:`tair_ocr.batch.ray_backend`) ships it from
+    one worker to the next. A page that failed in a stage carries its error in
+    ``result`` and passes through the later stages untouched.
+    """
+
+    #: The page as the page filters left it.
     page: Page
     result: PageResult
+    #: The kind of the document (its loader's): the perspective guard shows a PDF's
+    #: pages as they are.
+    kind: str = "image"
     #: What to do with the page given the text it already has.
     action: PageAction = "ocr"
     #: The primary engine's reading of an image already read (the perspective
     #: guard's), reused as the first reading when the page read is that image.
     first_reading: tuple[Image.Image, list[Word]] | None = None
+    #: ``<output dir>/<stem>`` when the restored page images are saved, else None.
+    restored_prefix: Path | None = None
+    #: The page's words (original pixels of the reading frame) once it is read
+    #: and nothing waits for restoration.
+    words: list[Word] | None = None
+    #: What waits for the restorer, when the first reading was unsure somewhere.
+    pending: PendingRestoration | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.result.error is not None
+
+    @property
+    def needs_restoration(self) -> bool:
+        """Whether :meth:`Pipeline.restore_page` has work to do on this page."""
+        pending = self.pending
+        return (
+            not self.failed
+            and pending is not None
+            and pending.restored is None
+            and bool(pending.rereaders)
+        )
 
 
 class Pipeline:
@@ -109,6 +184,9 @@ class Pipeline:
     Keyword arguments are those of :class:`tair_ocr.settings.Settings`, plus
     ``plugins`` (extra plugin modules/files/objects), ``autoload`` (entry-point
     discovery) and ``progress`` (a :class:`~tair_ocr.progress.ProgressReporter`).
+    ``require_restorer=False`` configures the restorer without requiring it to be
+    available here: for a process that never restores (the Ray backend's driver
+    and OCR workers, when the restorer runs on GPU workers).
     Plugin options go in ``options``, nested by namespace or flat (they are
     validated into the plugins' option models; see :mod:`tair_ocr.options`):
 
@@ -123,6 +201,7 @@ class Pipeline:
         autoload: bool | None = None,
         progress: ProgressReporter | None = None,
         plugin_manager: PluginManager | None = None,
+        require_restorer: bool = True,
         **settings: Any,
     ) -> None:
         self.plugins = plugin_manager or PluginManager(plugins=plugins, autoload=autoload)
@@ -150,17 +229,14 @@ class Pipeline:
         for component in (*self.engines, self.restorer, *self.writers, *self.filters):
             # Options first: availability may depend on them (a weights folder, a device).
             component.configure(s.options.for_component(component))
-            _require_available(component)
+            if require_restorer or component is not self.restorer:
+                _require_available(component)
         for engine in self.engines:
             # Missing language data stops the run here, before any output is written.
             engine.check_languages(list(s.languages))
         # One page at a time through the restorer (one model, batched tiles).
         self._restore_lock = threading.Lock()
         self._closed = False
-        #: The kind of the document being run (its loader's), for the perspective guard.
-        self._document_kind = "image"
-        #: ``<output dir>/<stem>`` while a run saves restored images, else None.
-        self._restored_prefix: Path | None = None
 
     # ------------------------------------------------------------------ selection
 
@@ -228,6 +304,8 @@ class Pipeline:
         output_dir: str | Path | None = None,
         write: bool | None = None,
         outputs: Mapping[str, Path] | None = None,
+        overwrite: bool | None = None,
+        on_written: OnWritten | None = None,
     ) -> DocumentResult:
         """Process one input and return its :class:`DocumentResult`.
 
@@ -237,31 +315,68 @@ class Pipeline:
         in-memory images. ``outputs`` are the output paths by writer name when
         already planned (:func:`~tair_ocr.outputs.plan_outputs`, as the command
         line plans all its inputs at once); existing ones are still refused
-        unless ``force``. Failed pages are recorded in the result, not raised;
-        when every page failed, no outputs are written (``result.warnings`` says
-        so). An unreadable input raises :class:`~tair_ocr.errors.InputError`.
+        unless ``overwrite`` (default: the settings' ``force``; a batch job that
+        resumes passes True for outputs its ledger shows it wrote). Failed pages
+        are recorded in the result, not raised; when every page failed, no outputs
+        are written (``result.warnings`` says so). ``on_written`` is called when the
+        outputs are written, before they are renamed into place (:meth:`write`).
+        An unreadable input raises :class:`~tair_ocr.errors.InputError`.
         """
         if self._closed:
             raise RuntimeError("this Pipeline is closed")
-        self._restored_prefix = None
         if isinstance(source, Image.Image):
             return self._run_document(_InMemoryDocument(source), "<image>", plan=None)
         path = Path(source)
         if write is None:
             write = True
+        if overwrite is None:
+            overwrite = self.settings.force
         plan = None
+        prefix = None
         if write:
             out = Path(output_dir) if output_dir is not None else self.settings.output_dir
             if outputs is None:
-                plan = plan_outputs([path], out, self.writers, force=self.settings.force)[path]
+                plan = plan_outputs([path], out, self.writers, force=overwrite)[path]
             else:
                 plan = dict(outputs)
-                if not self.settings.force:
+                if not overwrite:
                     refuse_existing(plan)
-            if self.settings.save_restored:
-                self._restored_prefix = out / path.stem
+            prefix = self.restored_prefix(path, out)
         with self.open(path) as document:
-            return self._run_document(document, str(path), plan=plan)
+            return self._run_document(
+                document, str(path), plan=plan, restored_prefix=prefix, on_written=on_written
+            )
+
+    def restored_prefix(self, source: Path, output_dir: Path) -> Path | None:
+        """Where ``--save-restored`` writes the restored pages of ``source``
+        (``<output_dir>/<stem>``, then ``.p0001.restored.png``...); None without it."""
+        return output_dir / source.stem if self.settings.save_restored else None
+
+    def page_indices(self, document: LoadedDocument) -> list[int]:
+        """The 0-based indices of the pages of ``document`` to process, in order
+        (``--pages``). Raises :class:`~tair_ocr.errors.EmptyInputError` when the
+        selection matches none."""
+        pages = self.settings.pages
+        return (
+            parse_page_ranges(pages, document.page_count)
+            if pages
+            else list(range(document.page_count))
+        )
+
+    def new_result(self, source: str, kind: str) -> DocumentResult:
+        """An empty :class:`DocumentResult` for ``source``, with this run's settings."""
+        return DocumentResult(
+            source=source,
+            kind=kind,
+            engine=self.engine_label,
+            restorer=self.restorer.name,
+            languages=list(self.settings.languages),
+            tair_ocr_version=__version__,
+        )
+
+    def failed_load(self, index: int, exc: BaseException) -> PageResult:
+        """The result of a page that could not be loaded (recorded, as every failure)."""
+        return _failed_load(index, exc)
 
     def open(self, path: Path) -> LoadedDocument:
         """Open ``path`` with the first loader that accepts it."""
@@ -300,24 +415,16 @@ class Pipeline:
     # ------------------------------------------------------------------ the work
 
     def _run_document(
-        self, document: LoadedDocument, source: str, plan: dict[str, Path] | None
+        self,
+        document: LoadedDocument,
+        source: str,
+        plan: dict[str, Path] | None,
+        restored_prefix: Path | None = None,
+        on_written: OnWritten | None = None,
     ) -> DocumentResult:
-        s = self.settings
         started = time.perf_counter()
-        self._document_kind = document.kind
-        indices = (
-            parse_page_ranges(s.pages, document.page_count)
-            if s.pages
-            else list(range(document.page_count))
-        )
-        result = DocumentResult(
-            source=source,
-            kind=document.kind,
-            engine=self.engine_label,
-            restorer=self.restorer.name,
-            languages=list(s.languages),
-            tair_ocr_version=__version__,
-        )
+        indices = self.page_indices(document)
+        result = self.new_result(source, document.kind)
         # The page images as loaded, for the writers that show them (not decoded again).
         kept = (
             LoadedSource(embeddable_jpeg=document.embeddable_jpeg)
@@ -326,24 +433,44 @@ class Pipeline:
         )
         self.progress.start_document(Path(source).name, len(indices))
         try:
-            result.pages = list(self._process_pages(document, indices, kept))
+            result.pages = list(self._process_pages(document, indices, kept, restored_prefix))
         finally:
             self.progress.end_document()
         result.timings["total"] = time.perf_counter() - started
-        if plan is not None and result.pages and not any(p.ok for p in result.pages):
-            # Outputs without a page would only block a rerun (they need --force).
-            result.warnings.append(NOTHING_WRITTEN)
-            plan = None
-        if plan is not None:
-            result.keep_loaded(kept)
-            try:
-                self.write(result, plan)
-            finally:
-                result.keep_loaded(None)
+        self.finish_document(result, plan, kept, on_written=on_written)
         return result
 
+    def finish_document(
+        self,
+        result: DocumentResult,
+        plan: Mapping[str, Path] | None,
+        kept: LoadedSource | None = None,
+        *,
+        on_written: OnWritten | None = None,
+    ) -> bool:
+        """Write the outputs of ``result`` (its pages all done) to ``plan``; with
+        ``kept``, the writers that show the pages find the page images there. A
+        document whose every page failed gets no outputs (an output without a page
+        would only block a rerun), and a warning saying so. Returns whether outputs
+        were written (``on_written``: see :meth:`write`)."""
+        if plan is not None and result.pages and not any(p.ok for p in result.pages):
+            result.warnings.append(NOTHING_WRITTEN)
+            plan = None
+        if plan is None:
+            return False
+        result.keep_loaded(kept)
+        try:
+            self.write(result, dict(plan), on_written=on_written)
+        finally:
+            result.keep_loaded(None)
+        return True
+
     def _process_pages(
-        self, document: LoadedDocument, indices: list[int], kept: LoadedSource | None = None
+        self,
+        document: LoadedDocument,
+        indices: list[int],
+        kept: LoadedSource | None = None,
+        restored_prefix: Path | None = None,
     ) -> Iterator[PageResult]:
         """Prepare and restore pages in this thread (one model, batched tiles),
         and OCR up to ``jobs`` of them at once in worker threads. With ``kept``,
@@ -362,11 +489,13 @@ class Pipeline:
                         if kept_bytes + size <= KEPT_IMAGE_BYTES:
                             kept.images[page.index] = image
                             kept_bytes += size
-                    prepared = self._prepare(page)
-                    if prepared.result.error is not None:
-                        pending.append(prepared.result)
+                    work = self.prepare_page(
+                        page, kind=document.kind, restored_prefix=restored_prefix
+                    )
+                    if work.failed:
+                        pending.append(work.result)
                     else:
-                        pending.append(pool.submit(self._recognize, prepared))
+                        pending.append(pool.submit(self.process_page, work))
                 # Bound the pages held in memory: wait for the oldest when full.
                 while len(pending) > workers:
                     yield self._finish(pending.popleft())
@@ -378,7 +507,23 @@ class Pipeline:
         self.progress.page_done()
         return result
 
-    def _prepare(self, page: Page) -> _PreparedPage:
+    # ------------------------------------------------------------------ the page stages
+    #
+    # One page goes prepare_page -> read_page -> restore_page -> finish_page
+    # (process_page runs them in turn). The Ray backend runs them on different
+    # workers, PageWork travelling between them: one implementation of the data path.
+
+    def process_page(self, work: PageWork) -> PageResult:
+        """Read, restore and finish a prepared page, in this thread (the restorer
+        serves one page at a time)."""
+        return self.finish_page(self.restore_page(self.read_page(work)))
+
+    def prepare_page(
+        self, page: Page, *, kind: str = "image", restored_prefix: Path | None = None
+    ) -> PageWork:
+        """The page filters (orientation, deskew, perspective with its guard) on a
+        page as loaded; ``kind`` is its document's, ``restored_prefix`` where
+        ``--save-restored`` writes. A failure is recorded in the work's result."""
         result = PageResult(
             index=page.index,
             width=page.original_size[0],
@@ -389,7 +534,9 @@ class Pipeline:
             warnings=list(page.warnings),
         )
         action = page_action(page.existing_text, self.settings.existing_text)
-        prepared = _PreparedPage(page=page, result=result, action=action)
+        work = PageWork(
+            page=page, result=result, kind=kind, action=action, restored_prefix=restored_prefix
+        )
         if page.existing_text is not None:
             result.existing_text = ExistingTextRecord(
                 found=page.existing_text.kind,
@@ -397,19 +544,19 @@ class Pipeline:
                 words=len(page.existing_text.words),
             )
         if action == "skip":
-            return prepared  # passes through: nothing to straighten or read
+            return work  # passes through: nothing to straighten or read
         try:
             with _timed(result, "filters"):
                 for page_filter in self.filters:
                     with _timed(result, f"filter:{page_filter.name}"):
-                        prepared.page = page_filter.apply(prepared.page)
-                self._check_perspective(prepared, page)
+                        work.page = page_filter.apply(work.page)
+                self._check_perspective(work, page)
         except Exception as exc:
             _record_failure(result, exc, stage="filters")
-        _record_geometry(result, prepared.page, page)
-        return prepared
+        _record_geometry(result, work.page, page)
+        return work
 
-    def _check_perspective(self, prepared: _PreparedPage, loaded: Page) -> None:
+    def _check_perspective(self, work: PageWork, loaded: Page) -> None:
         """The guard of a perspective correction the ``perspective`` filter proposed
         (:mod:`tair_ocr.filters.perspective`): the primary engine reads the corrected
         page (as the later filters left it) and the photo as loaded; the correction is
@@ -417,19 +564,19 @@ class Pipeline:
         (:func:`~tair_ocr.filters.perspective.judge`).
         Rejected, the photo goes through the other filters and is read as loaded.
         The decision is recorded in ``PageGeometry.perspective``."""
-        geometry = prepared.page.geometry
+        geometry = work.page.geometry
         record = geometry.perspective if geometry is not None else None
         if record is None or record.status != "proposed":
             return
         chosen = next((f for f in self.filters if isinstance(f, PerspectiveFilter)), None)
         guard = chosen is None or chosen.options.guard
-        if self._document_kind != "image":
+        if work.kind != "image":
             record.shown = "original"  # a PDF's pages are shown as they are
-        result = prepared.result
+        result = work.result
         keep, why, scores = True, "kept unguarded (guard off)", {}
         if guard:
             primary = self.engines[0]
-            frame = _reading_frame(prepared.page)[0]
+            frame = _reading_frame(work.page)[0]
             with _timed(result, "perspective_guard"):
                 corrected = self._recognize_image(
                     primary, frame.image, frame.working_dpi, result, primary.name
@@ -443,74 +590,57 @@ class Pipeline:
         record.scores = scores
         if keep:
             if guard:
-                prepared.first_reading = (frame.image, corrected)
+                work.first_reading = (frame.image, corrected)
             if record.shown == "corrected":
-                result.width, result.height = prepared.page.original_size
+                result.width, result.height = work.page.original_size
             return
         page = loaded.transformed(loaded.image, Affine())  # a copy: loaded stays as it is
         for page_filter in self.filters:
             if page_filter is not chosen:
                 with _timed(result, f"filter:{page_filter.name}"):
                     page = page_filter.apply(page)
-        page.geometry = (page.geometry or PageGeometry()).model_copy(
-            update={"perspective": record}
-        )
-        prepared.page = page
-        prepared.first_reading = (loaded.image, photo)
+        page.geometry = (page.geometry or PageGeometry()).model_copy(update={"perspective": record})
+        work.page = page
+        work.first_reading = (loaded.image, photo)
 
-    def _recognize(self, prepared: _PreparedPage) -> PageResult:
-        result = prepared.result
-        stage = ["ocr"]
-        existing, record = prepared.page.existing_text, result.existing_text
-        try:
-            if prepared.action == "skip" and existing is not None:
-                words = list(existing.words)
-            else:
-                back = _reading_frame(prepared.page)[1]
-                words = _to_loaded(self._read_page(prepared, stage), back, result)
-            if prepared.action == "redo" and existing is not None and existing.visible:
-                # Born-digital text is exact: OCR only adds what it does not say.
-                kept = outside_text(words, existing.visible)
-                if record is not None:
-                    record.duplicates_dropped = len(words) - len(kept)
-                words = kept + existing.visible
-            if record is not None:
-                record.kept = sum(w.source in EXISTING_SOURCES for w in words)
-            result.counters.update(fusion_counters(words))
-            result.blocks = _layout(words, _reading_frame(prepared.page)[1])
-            _show_photo(result)
-        except Exception as exc:
-            _record_failure(result, exc, stage=stage[0])
-        return result
+    def read_page(self, work: PageWork) -> PageWork:
+        """Read first, decide, second opinions (ARCHITECTURE.md, steps 4-5).
 
-    def _read_page(self, prepared: _PreparedPage, stage: list[str]) -> list[Word]:
-        """Read first, decide, restore where unsure, re-read, fuse (ARCHITECTURE.md).
-
-        The primary engine reads the page as loaded. The decide step finds the
-        regions whose reading is unsure; the other engines read only those
-        regions (a second opinion), the restorer restores only the tiles that meet
-        them and the engines that gain from restoration re-read them. Fusion
-        then keeps, per word, the most likely reading. ``stage`` names the step
-        running, for the failure record.
+        The primary engine reads the page as loaded (where the filters left it:
+        upright, level; :meth:`finish_page` maps the words back). A page read
+        confidently is done here (``work.words``). Otherwise the decide step finds
+        the regions whose reading is unsure, the other engines read only those
+        regions (a second opinion), and ``work.pending`` says what the restorer is
+        to restore and which engines re-read it (:meth:`restore_page`,
+        :meth:`finish_page`). A failure is recorded in the work's result.
 
         The page read first is analysed once (:class:`PageAnalysis`): the decide
         step, the working-scale choice and the restoration stage (the restorer's
         page hint, the blank tiles) share its luminance and measurements.
         """
-        s, result = self.settings, prepared.result
-        # Read where the filters left the page (upright, level: fusion and layout
-        # take lines to run across); _recognize maps the words back.
-        page = _reading_frame(prepared.page)[0]
+        if work.failed or work.action == "skip":
+            return work  # a skipped page's words are the ones it has (finish_page)
+        stage = ["ocr"]
+        try:
+            self._read_first(work, stage)
+        except Exception as exc:
+            _record_failure(work.result, exc, stage=stage[0])
+        work.first_reading = None  # used: it need not travel on
+        return work
+
+    def _read_first(self, work: PageWork, stage: list[str]) -> None:
+        s, result = self.settings, work.result
+        page = _reading_frame(work.page)[0]
         restoring = not self.restorer.is_identity and s.restore != "never"
         if not restoring and s.scale is not None:
             # No restoration, but a fixed working scale: the engines read the page
             # resampled (what --scale did before read-first).
             stage[0] = "restore"
-            page = self._restore(prepared, page, regions=None, scale_only=True).page
+            page = self._restore(work, page, regions=None, scale_only=True).page
             stage[0] = "ocr"
         analysis = PageAnalysis(page.image)  # measured on first use, once
         primary, others = self.engines[0], self.engines[1:]
-        reused = prepared.first_reading
+        reused = work.first_reading
         if reused is not None and reused[0] is page.image:
             first = reused[1]  # the perspective guard read this image already
         else:
@@ -521,7 +651,8 @@ class Pipeline:
         if s.fusion == "off":
             others = []
         if not restoring and not others:
-            return readings[0].words
+            work.words = readings[0].words
+            return
 
         # Decide.
         with _timed(result, "decide"):
@@ -543,7 +674,8 @@ class Pipeline:
         if restoring:
             result.decision = record
         if not regions:
-            return readings[0].words
+            work.words = readings[0].words
+            return
         margin = decision.line_height
 
         # Second opinions on the unsure regions of the page as loaded, from engines
@@ -563,70 +695,140 @@ class Pipeline:
                 self._engine_warning(result, engine, exc, "on the page as loaded")
                 continue
             readings.append(Reading(engine.name, words, restored=False, regions=original_regions))
-
-        # Restore the tiles that meet the regions, re-read the regions.
+        pending = PendingRestoration(
+            page=page,
+            analysis=analysis,
+            readings=readings,
+            regions=regions,
+            original_regions=original_regions,
+            margin=margin,
+            record=record,
+        )
+        work.pending = pending
         if restoring:
+            # Which tiles to restore, and which engines re-read them.
             from tair_ocr.restoration import working_scale
 
             stage[0] = "restore"
-            factor = working_scale(analysis, s.scale)
-            rereaders = self._rereaders(s.restore == "always", factor)
-            if not rereaders:
+            pending.factor = working_scale(analysis, s.scale)
+            pending.whole = s.restore == "always"
+            pending.rereaders = [e.name for e in self._rereaders(pending.whole, pending.factor)]
+            stage[0] = "ocr"
+            if not pending.rereaders:
                 # No engine reads this restorer's output of such a page better than
                 # the page as loaded (calibration): restoring would only cost time.
                 record.reasons["no_engine_gains"] = 1
-                stage[0] = "ocr"
+
+    def restore_page(self, work: PageWork) -> PageWork:
+        """Restore the tiles of the unsure regions (ARCHITECTURE.md, step 6), when
+        :meth:`read_page` left some (``work.needs_restoration``): the restorer gets
+        the chosen tiles in batches. A failure is recorded in the work's result."""
+        if not work.needs_restoration:
+            return work
+        pending = work.pending
+        assert pending is not None
+        try:
+            restored = self._restore(
+                work,
+                pending.page,
+                regions=None if pending.whole else pending.regions,
+                scale=pending.factor,
+                analysis=pending.analysis,
+            )
+        except Exception as exc:
+            _record_failure(work.result, exc, stage="restore")
+            return work
+        record = pending.record
+        record.tiles_considered = restored.counters.get("tiles_total", 0) - (
+            restored.counters.get("tiles_skipped", 0)
+        )
+        record.tiles_restored = restored.counters.get("tiles_restored", 0)
+        pending.restored = restored
+        pending.analysis = None
+        return work
+
+    def finish_page(self, work: PageWork) -> PageResult:
+        """Re-read the restored regions, fuse the readings (steps 7-8), keep or add
+        the page's own text, and lay the words out in blocks and lines, in pixels
+        of the page as loaded: the page's :class:`PageResult`. A failure is
+        recorded in it."""
+        result = work.result
+        if work.failed:
+            return result
+        existing, record = work.page.existing_text, result.existing_text
+        try:
+            if work.action == "skip" and existing is not None:
+                words = list(existing.words)
             else:
-                whole = s.restore == "always"
-                restored = self._restore(
-                    prepared,
-                    page,
-                    regions=None if whole else regions,
-                    scale=factor,
-                    analysis=analysis,
-                )
-                stage[0] = "ocr"
-                record.tiles_considered = restored.counters.get("tiles_total", 0) - (
-                    restored.counters.get("tiles_skipped", 0)
-                )
-                record.tiles_restored = restored.counters.get("tiles_restored", 0)
-                to_restored = restored.page.to_original.inverse()
-                restored_regions = [to_restored.box(r) for r in original_regions]
-                for engine in rereaders:
-                    try:
-                        words = self._read_regions(
-                            engine,
-                            restored.page,
-                            restored_regions,
-                            margin * restored.scale,
-                            result,
-                            condition=restored_condition(restored.scale),
-                        )
-                    except Exception as exc:
-                        self._engine_warning(result, engine, exc, "on the restored page")
-                        continue
-                    label = f"{engine.name}:restored"
-                    readings.append(
-                        Reading(
-                            label,
-                            words,
-                            restored=True,
-                            engine=engine.name,
-                            regions=original_regions,
-                        )
+                back = _reading_frame(work.page)[1]
+                words = _to_loaded(self._fused_words(work), back, result)
+            if work.action == "redo" and existing is not None and existing.visible:
+                # Born-digital text is exact: OCR only adds what it does not say.
+                kept = outside_text(words, existing.visible)
+                if record is not None:
+                    record.duplicates_dropped = len(words) - len(kept)
+                words = kept + existing.visible
+            if record is not None:
+                record.kept = sum(w.source in EXISTING_SOURCES for w in words)
+            result.counters.update(fusion_counters(words))
+            result.blocks = _layout(words, _reading_frame(work.page)[1])
+            _show_photo(result)
+        except Exception as exc:
+            _record_failure(result, exc, stage="ocr")
+        return result
+
+    def _fused_words(self, work: PageWork) -> list[Word]:
+        """The page's words in original pixels of its reading frame: the first
+        reading when nothing was unsure, else the fusion of every reading (the
+        restored regions re-read first)."""
+        if work.words is not None:
+            return work.words
+        pending = work.pending
+        if pending is None:
+            raise RuntimeError("finish_page before read_page")
+        s, result = self.settings, work.result
+        readings = pending.readings
+        original_regions, margin = pending.original_regions, pending.margin
+        restored = pending.restored
+        if restored is not None:
+            to_restored = restored.page.to_original.inverse()
+            restored_regions = [to_restored.box(r) for r in original_regions]
+            by_name = {e.name: e for e in self.engines}
+            for engine in (by_name[name] for name in pending.rereaders):
+                try:
+                    words = self._read_regions(
+                        engine,
+                        restored.page,
+                        restored_regions,
+                        margin * restored.scale,
+                        result,
+                        condition=restored_condition(restored.scale),
                     )
-                spotted = [
-                    w
-                    for w in (_to_original(w, restored.page) for w in restored.spotted)
-                    if w.bbox.centre_in(original_regions)
-                ]
-                if spotted:
-                    source = f"spotter:{self.restorer.name}"
-                    readings.append(
-                        Reading(
-                            source, spotted, restored=True, kind="spotter", regions=original_regions
-                        )
+                except Exception as exc:
+                    self._engine_warning(result, engine, exc, "on the restored page")
+                    continue
+                label = f"{engine.name}:restored"
+                readings.append(
+                    Reading(
+                        label,
+                        words,
+                        restored=True,
+                        engine=engine.name,
+                        regions=original_regions,
                     )
+                )
+            spotted = [
+                w
+                for w in (_to_original(w, restored.page) for w in restored.spotted)
+                if w.bbox.centre_in(original_regions)
+            ]
+            if spotted:
+                source = f"spotter:{self.restorer.name}"
+                readings.append(
+                    Reading(
+                        source, spotted, restored=True, kind="spotter", regions=original_regions
+                    )
+                )
         if len(readings) == 1:
             return readings[0].words
         if s.fusion == "off":
@@ -670,7 +872,7 @@ class Pipeline:
 
     def _restore(
         self,
-        prepared: _PreparedPage,
+        work: PageWork,
         page: Page,
         *,
         regions: list[BBox] | None,
@@ -682,17 +884,21 @@ class Pipeline:
 
         if scale is None:
             scale = self.settings.scale
-        with self._restore_lock:
-            restored = restore_page(
-                page, self.restorer, scale=scale, regions=regions, analysis=analysis
-            )
-        result = prepared.result
+        if scale_only:
+            # Resampled only (no restoration: --restore never, or restorer none).
+            restored = restore_page(page, _RESAMPLE_ONLY, scale=scale, analysis=analysis)
+        else:
+            with self._restore_lock:
+                restored = restore_page(
+                    page, self.restorer, scale=scale, regions=regions, analysis=analysis
+                )
+        result = work.result
         result.scale = restored.scale
         result.counters.update(restored.counters)
         for key, seconds in restored.timings.items():
             result.timings[key] = result.timings.get(key, 0.0) + seconds
-        if self._restored_prefix is not None and not scale_only:
-            target = Path(f"{self._restored_prefix}.p{page.index + 1:04d}.restored.png")
+        if work.restored_prefix is not None and not scale_only:
+            target = Path(f"{work.restored_prefix}.p{page.index + 1:04d}.restored.png")
             with atomic_destination(target) as tmp:
                 restored.page.image.save(tmp, format="PNG", dpi=(restored.page.working_dpi,) * 2)
             result.restored_image = str(target)
@@ -767,13 +973,31 @@ class Pipeline:
 
     # ------------------------------------------------------------------ outputs
 
-    def write(self, result: DocumentResult, plan: dict[str, Path]) -> None:
-        """Write every selected output for ``result`` atomically."""
-        for writer in self.writers:
-            destination = plan[writer.name]
-            with atomic_destination(destination) as tmp:
+    def write(
+        self,
+        result: DocumentResult,
+        plan: dict[str, Path],
+        *,
+        on_written: OnWritten | None = None,
+    ) -> None:
+        """Write every selected output for ``result`` atomically, as a set: each
+        goes to a temporary file beside its destination, and only when all are
+        written are they renamed into place (a writer that fails leaves none).
+
+        ``on_written`` gets ``result`` and the temporary files (by writer name)
+        between the two: a batch job's ledger records the document there, so that
+        no crash leaves outputs in place that it has not recorded (renaming keeps
+        a file's size and modification time)."""
+        with ExitStack() as stack:
+            staged: dict[str, Path] = {}
+            for writer in self.writers:
+                tmp = stack.enter_context(atomic_destination(plan[writer.name]))
                 writer.write(result, tmp)
-            log.info("wrote %s", destination)
+                staged[writer.name] = tmp
+            if on_written is not None:
+                on_written(result, staged)
+        for writer in self.writers:
+            log.info("wrote %s", plan[writer.name])
 
 
 # ---------------------------------------------------------------------- helpers
@@ -807,9 +1031,7 @@ def _guarded_pages(document: LoadedDocument, indices: list[int]) -> Iterator[Pag
         except StopIteration:
             return
         except Exception as exc:
-            failed = PageResult(index=index, width=0, height=0, dpi=0)
-            _record_failure(failed, exc, stage="load")
-            yield failed
+            yield _failed_load(index, exc)
             # A generator that raised is finished; resume after the bad page.
             pages = iter(document.pages(indices[position + 1 :]))
             continue
@@ -828,6 +1050,12 @@ class _timed:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.started
         self.result.timings[self.name] = self.result.timings.get(self.name, 0.0) + elapsed
+
+
+def _failed_load(index: int, exc: BaseException) -> PageResult:
+    failed = PageResult(index=index, width=0, height=0, dpi=0)
+    _record_failure(failed, exc, stage="load")
+    return failed
 
 
 def _record_failure(result: PageResult, exc: BaseException, *, stage: str) -> None:

@@ -140,6 +140,11 @@ class PluginManager:
             self._pm.set_blocked(name)
         if autoload is None:
             autoload = not os.environ.get(AUTOLOAD_ENV)
+        #: Whether entry points were discovered, and the plugins given (file paths
+        #: resolved), in order: what a worker process needs to build the same
+        #: plugin set (:mod:`tair_ocr.batch`).
+        self.autoload: bool = bool(autoload)
+        self.requested: list[str | object] = []
 
         for module_name in DEFAULT_PLUGINS:
             if module_name not in self._blocked:
@@ -178,11 +183,17 @@ class PluginManager:
                 continue
             self._register(plugin, ep.name, distribution=dist, version=version)
 
+    @property
+    def blocked(self) -> frozenset[str]:
+        """The plugin names blocked from registering."""
+        return frozenset(self._blocked)
+
     def add_plugin(self, spec: str | object) -> None:
         """Register a plugin given as a module name, a ``.py`` path or an object."""
         if not isinstance(spec, str):
             self._register(spec, getattr(spec, "__name__", repr(spec)))
             self._registries, self._option_models = {}, None
+            self.requested.append(spec)
             return
         try:
             if spec.endswith(".py") or os.sep in spec:
@@ -204,6 +215,8 @@ class PluginManager:
             raise PluginError(f"cannot load plugin {spec!r}: {type(exc).__name__}: {exc}") from exc
         self._register(module, spec)
         self._registries, self._option_models = {}, None
+        is_file = spec.endswith(".py") or os.sep in spec
+        self.requested.append(str(Path(spec).resolve()) if is_file else spec)
 
     def _check(self) -> None:
         try:

@@ -344,3 +344,15 @@ def test_fusion_off_keeps_the_reading_order_around_a_reread_region():
         "unguarded re-read words are appended after the kept words with the crop's "
         "line ids, so the layout puts them out of reading order"
     )
+
+
+def test_restore_never_with_a_fixed_scale_resamples_without_restoring():
+    # --restore never --scale 2: the engines read the page enlarged, and the
+    # restorer (selected, but told never to run) restores nothing.
+    engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
+    pipeline = blob_pipeline(engine, restorer, restorer="counting-copy", restore="never", scale=2)
+    page = pipeline.run(blob_page()).pages[0]
+    assert page.ok, page.error
+    assert restorer.tiles == 0 and page.scale == 2
+    assert engine.images == [(800, 200)]
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]

@@ -206,6 +206,10 @@ class TeReDiffRestorer(Restorer):
             )
         return Availability.yes(f"weights in {folder}, CUDA")
 
+    def wants_gpu(self) -> bool:
+        """On CUDA unless ``--terediff-device cpu`` (a cluster gives it a GPU)."""
+        return self.options["terediff_device"] != "cpu"
+
     @property
     def device(self) -> str:
         """The torch device the model runs on (tiles are moved there in :meth:`restore`)."""
