@@ -385,3 +385,18 @@ def test_ray_backend_without_ray_is_a_clear_error(tmp_path, monkeypatch, capsys)
         with pytest.raises(SystemExit) as exit_info:
             cli(source, *FAULT_ARGS, *extra)
         assert exit_info.value.code == ExitCode.BAD_ARGS
+
+
+def test_log_progress_tells_pages_done_of_the_total_and_their_rate(caplog):
+    from tair_ocr.progress import JobProgressReporter, LogProgress, RichProgress
+
+    progress = LogProgress(interval=0.0)
+    assert isinstance(progress, JobProgressReporter)
+    assert isinstance(RichProgress, type) and hasattr(RichProgress, "pages_found")
+    progress.start_job(documents=2, pages=None)
+    progress.pages_found(3)
+    progress.pages_found(2)
+    with caplog.at_level("INFO", logger="tair_ocr.progress"):
+        progress.page_done()
+    (record,) = caplog.records
+    assert record.getMessage().startswith("1/5 pages, ") and "pages/s" in record.getMessage()
