@@ -19,8 +19,10 @@ restoration, decision and fusion; tiles restored), and it times loading on its o
 (every document rasterised or decoded once, in this process): the per-stage costs
 ``docs/scale-out.md`` plans a cluster from. ``--memory-pages N`` adds a run
 of the Ray backend on one N-page PDF (the same synthetic page repeated, at
-``--memory-dpi``) sampling the resident memory of the driver and of all of its
-processes (an upper bound: shared pages count once per process).
+``--memory-dpi``) sampling the memory of the driver and of all of its processes:
+resident (shared pages counted once per process: an upper bound), private (USS:
+each process's own pages) and the shared memory in ``/dev/shm`` (Ray's object
+store), each at its peak.
 
     python benchmarks/backend_throughput.py                       # 13 kinds x 2 + samples
     python benchmarks/backend_throughput.py --repeat 2 --out benchmarks/results/backends.md
@@ -68,6 +70,8 @@ class Run:
     texts: dict[str, str] = field(default_factory=dict)
     peak_driver_mb: float | None = None
     peak_tree_mb: float | None = None
+    peak_private_mb: float | None = None
+    peak_shm_mb: float | None = None
     out: Path | None = None
     #: The machine's 1-minute load average when the run ended (other work shows).
     load: float = 0.0
@@ -134,6 +138,7 @@ def run_backend(
     if peaks is not None:
         peaks.stop()
         run.peak_driver_mb, run.peak_tree_mb = peaks.driver / 2**20, peaks.tree / 2**20
+        run.peak_private_mb, run.peak_shm_mb = peaks.private / 2**20, peaks.shm / 2**20
     run.texts = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*.txt"))}
     run.out = out
     return run
@@ -186,13 +191,15 @@ def load_seconds_per_page(inputs: Path, options: Sequence[str]) -> float:
 
 
 class _Peaks:
-    """The largest resident memory of a process and of its whole tree, sampled."""
+    """The largest memory of a process and of its whole tree, sampled: resident,
+    private (USS) and the growth of ``/dev/shm`` (where Ray keeps its object store)."""
 
     def __init__(self, pid: int) -> None:
         import psutil
 
         self.process = psutil.Process(pid)
-        self.driver = self.tree = 0
+        self.driver = self.tree = self.private = self.shm = 0
+        self._shm_base = _shm_used()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -203,18 +210,28 @@ class _Peaks:
         while not self._stop.is_set():
             try:
                 own = self.process.memory_info().rss
-                total = own
+                total, private = own, self.process.memory_full_info().uss
                 for child in self.process.children(recursive=True):
                     with contextlib.suppress(psutil.Error):
                         total += child.memory_info().rss
+                        private += child.memory_full_info().uss
             except psutil.Error:
                 break
             self.driver, self.tree = max(self.driver, own), max(self.tree, total)
-            self._stop.wait(0.25)
+            self.private = max(self.private, private)
+            self.shm = max(self.shm, _shm_used() - self._shm_base)
+            self._stop.wait(0.5)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _shm_used() -> int:
+    try:
+        return shutil.disk_usage("/dev/shm").used
+    except OSError:
+        return 0
 
 
 def _sample_memory(proc: subprocess.Popen[bytes]) -> _Peaks | None:
@@ -315,9 +332,10 @@ def _report(
             "",
             f"Memory, Ray backend, one {memory.pages}-page PDF at {args.memory_dpi:g} dpi: "
             f"{memory.seconds:.1f} s ({memory.pages_per_second:.2f} pages/s, exit {memory.code}); "
-            f"peak resident memory of the driver {memory.peak_driver_mb or 0:.0f} MB, of all its "
-            f"processes together {memory.peak_tree_mb or 0:.0f} MB (shared pages counted per "
-            "process).",
+            f"peaks: the driver {memory.peak_driver_mb or 0:.0f} MB resident; all its processes "
+            f"{memory.peak_private_mb or 0:.0f} MB private (USS), "
+            f"{memory.peak_tree_mb or 0:.0f} MB resident (shared pages counted per process); "
+            f"/dev/shm (Ray's object store) {memory.peak_shm_mb or 0:.0f} MB.",
         ]
     return lines
 

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pymupdf
 from PIL import Image, ImageDraw
+
+from tair_ocr.batch import LEDGER_NAME
 
 from .conftest import TEST_PLUGINS
 
@@ -49,6 +53,34 @@ def make_png(path: Path, mark: Mark) -> Path:
     return path
 
 
-#: A run with the batch-fault engine, no restorer, at the PDFs' own resolution.
-FAULT_ARGS = ("--plugin", BATCH_FAULTS, "--engine", "batch-fault", "--restorer", "none")
-FAULT_ARGS += ("--dpi", "72", "--no-rotate-pages", "--no-deskew", "--no-perspective")
+#: The batch-fault engine at the PDFs' own resolution, no page filters.
+FAULT_ENGINE = ("--plugin", BATCH_FAULTS, "--engine", "batch-fault", "--dpi", "72")
+FAULT_ENGINE += ("--no-rotate-pages", "--no-deskew", "--no-perspective")
+#: ... and no restorer.
+FAULT_ARGS = (*FAULT_ENGINE, "--restorer", "none")
+
+
+def texts(folder: Path) -> dict[str, str]:
+    """Every text output under ``folder``, by path relative to it."""
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.txt"))}
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != LEDGER_NAME
+    }
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files of interrupted writes (``.<name>.XXXX.tmp``)."""
+    return sorted(folder.rglob(".*.tmp"))
+
+
+def wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)

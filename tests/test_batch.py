@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,30 +19,24 @@ from tair_ocr.batch.ledger import document_key, fingerprint, remove_stale_tempor
 from tair_ocr.cli import main
 from tair_ocr.errors import InputError, MissingDependencyError
 
-from .batch_helpers import BATCH_FAULTS, BLUE, FAULT_ARGS, RED, gray, make_pdf, make_png
+from .batch_helpers import (
+    BATCH_FAULTS,
+    BLUE,
+    FAULT_ARGS,
+    RED,
+    gray,
+    leftovers,
+    make_pdf,
+    make_png,
+    mtimes,
+    texts,
+    wait_for,
+)
 from .conftest import ROOT
 
 
 def cli(*args: object) -> int:
     return main([*map(str, args), "--no-plugin-autoload"])
-
-
-def texts(folder: Path) -> dict[str, str]:
-    """Every text output under ``folder``, by path relative to it."""
-    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.txt"))}
-
-
-def mtimes(folder: Path) -> dict[str, int]:
-    return {
-        str(p.relative_to(folder)): p.stat().st_mtime_ns
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != LEDGER_NAME
-    }
-
-
-def leftovers(folder: Path) -> list[Path]:
-    """Temporary files of interrupted writes (``.<name>.XXXX.tmp``)."""
-    return sorted(folder.rglob(".*.tmp"))
 
 
 # ---------------------------------------------------------------- inputs
@@ -267,14 +260,6 @@ def _start_job(inputs: Path, out: Path, marker: Path, *extra: str) -> subprocess
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
 
 
-def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_job_resumes_where_it_stopped(tmp_path, how):
     """Run, kill the driver (or Ctrl-C) after the first document is written, run
@@ -285,7 +270,7 @@ def test_an_interrupted_job_resumes_where_it_stopped(tmp_path, how):
         make_pdf(inputs / f"d{n}.pdf", [gray(10 * n + 1), gray(10 * n + 2)])
     out = tmp_path / "out"
     proc = _start_job(inputs, out, tmp_path / "marker")
-    _wait_for(out / "d0.json", proc)
+    wait_for(out / "d0.json", proc)
     proc.send_signal(how)
     code = proc.wait(timeout=60)
     assert code == (-signal.SIGKILL if how == signal.SIGKILL else ExitCode.INTERRUPTED)
@@ -400,3 +385,54 @@ def test_log_progress_tells_pages_done_of_the_total_and_their_rate(caplog):
         progress.page_done()
     (record,) = caplog.records
     assert record.getMessage().startswith("1/5 pages, ") and "pages/s" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("cpus", "gpus", "restorer", "per_gpu"),
+    [(2, 0, "classical", 1), (2, 1, "gpu-copy", 1), (64, 8, "gpu-copy", 2), (96, 0, "none", 1)],
+)
+def test_ray_pools_fit_the_cluster(tmp_path, cpus, gpus, restorer, per_gpu):
+    """The Ray backend's workers all fit at once, under half of the cluster's CPUs
+    (Ray Data keeps the other half for its operators' budgets: an actor pool that
+    takes more can leave a task stage waiting forever)."""
+    from types import SimpleNamespace
+
+    from tair_ocr.batch.job import Job
+    from tair_ocr.batch.ray_backend import RayOptions, _plan
+
+    pipeline = Pipeline(
+        engine="batch-fault",
+        restorer=restorer,
+        plugins=[BATCH_FAULTS],
+        autoload=False,
+        require_restorer=False,
+    )
+    cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": cpus, "GPU": gpus})
+    plan = _plan(cluster, Job(pipeline, {}), RayOptions(restorers_per_gpu=per_gpu))
+    workers = 2 * plan.load + plan.read + plan.restore + plan.finish + plan.writes
+    assert workers * plan.cpus <= 0.45 * cpus + 1e-9
+    assert plan.read == cpus
+    if restorer == "none":
+        assert plan.restore == plan.finish == 0
+    elif restorer == "gpu-copy":
+        assert plan.restore == gpus * per_gpu and plan.restorer_gpus == 1 / per_gpu
+    else:
+        assert plan.restore >= 1 and plan.restorer_gpus == 0
+
+
+def test_a_gpu_restorer_on_a_cluster_without_gpus_is_a_clear_error():
+    from types import SimpleNamespace
+
+    from tair_ocr.batch.job import Job
+    from tair_ocr.batch.ray_backend import RayOptions, _plan
+
+    pipeline = Pipeline(
+        engine="batch-fault",
+        restorer="gpu-copy",
+        plugins=[BATCH_FAULTS],
+        autoload=False,
+        require_restorer=False,
+    )
+    cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": 8})
+    with pytest.raises(MissingDependencyError, match="runs on a CUDA GPU"):
+        _plan(cluster, Job(pipeline, {}), RayOptions())

@@ -13,17 +13,21 @@ The driver opens no document (a document that cannot be read is reported as
 locally, from the task that tried).
 
 Ray Data streams with backpressure: pages are loaded as the later stages take
-them, so memory stays bounded whatever the document's length, and the driver
-holds only the pages' results (words, no images) until their document is
-complete. Pages with nothing to restore leave after the first OCR stage.
+them, so memory stays bounded whatever the document's length. A page's result
+(its words, no images) waits in Ray's object store, which spills to disk when
+full, until its document is complete; the driver keeps only references. Pages
+with nothing to restore leave after the first OCR stage. Each actor works on one
+page at a time, so that one that dies takes no other page with it.
 
 Resources (from the cluster's totals, ``C`` CPUs and ``G`` GPUs): ``C`` OCR
-actors for the first reading, ``C/2`` for re-reading, ``C/4`` loading tasks; the
-restorer's actors are ``--gpus`` GPUs (default ``G``) times
-``--restorers-per-gpu`` when it wants CUDA (each with that share of a GPU), else
-``C/4`` CPU actors. Every worker reserves the same share of a CPU, so that all of
-them fit on the cluster at once (Ray's CPU count is a scheduling quantity here:
-tesseract runs in subprocesses); Ray Data spreads them over the nodes.
+actors for the first reading, ``C/2`` for re-reading, ``C/4`` opening, loading
+and writing tasks at a time; the restorer's actors are ``--gpus`` GPUs (default
+``G``) times ``--restorers-per-gpu`` when it wants CUDA (each with that share of a
+GPU), else ``C/4`` CPU actors. Every worker reserves the same share of a CPU,
+together under half of the cluster's (:data:`_CPU_SHARE`): Ray's CPU count is a
+scheduling quantity here (the pools' sizes set how many pages are worked on at
+once; tesseract runs in subprocesses), and Ray Data spreads the workers over the
+nodes.
 
 Faults: a page that raises is recorded as failed and the job goes on, as locally.
 A worker process that dies (killed, out of memory) is restarted and its pages
@@ -131,8 +135,9 @@ class _Document:
     #: Its kind and the pages to process, once a worker has opened it.
     kind: str = ""
     indices: list[int] | None = None
-    #: The pages' results, pickled as they came (the write task unpickles them).
-    results: dict[int, bytes] = field(default_factory=dict)
+    #: The pages' results, pickled as they came, each put in Ray's object store
+    #: (the driver keeps references; the write task unpickles them).
+    results: dict[int, Any] = field(default_factory=dict)
     first_start: float = math.inf
     #: Handed to a write task, or failed (its results then are gone).
     ended: bool = False
@@ -245,7 +250,8 @@ def _plan(ray: ModuleType, job: Job, options: RayOptions) -> _Plan:
     writes = max(1, cpus // 4)
     slots = 2 * load + read + finish + writes + restore  # opening and loading tasks: 2 * load
     share = min(1.0, _CPU_SHARE * cpus / slots)
-    return _Plan(load, read, restore, finish, round(share, 3), restorer_gpus, writes)
+    share = math.floor(share * 1000) / 1000  # never above the budget
+    return _Plan(load, read, restore, finish, share, restorer_gpus, writes)
 
 
 def _dataset(ray: ModuleType, rows: list[dict[str, Any]], spec: PipelineSpec, plan: _Plan) -> Any:
@@ -270,6 +276,9 @@ def _dataset(ray: ModuleType, rows: list[dict[str, Any]], spec: PipelineSpec, pl
         "max_restarts": -1,
         "max_task_retries": TASK_RETRIES,
     }
+    # One page at a time per actor: an actor that dies takes only its own page
+    # with it (queued pages would die, and be retried, with it).
+    pool = {"max_tasks_in_flight_per_actor": 1}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         ds = data.from_items(rows, override_num_blocks=len(rows))
@@ -291,16 +300,20 @@ def _dataset(ray: ModuleType, rows: list[dict[str, Any]], spec: PipelineSpec, pl
             compute=data.TaskPoolStrategy(size=plan.load),
             max_retries=TASK_RETRIES,
         )
-        ds = ds.map_batches(ReadPages, compute=data.ActorPoolStrategy(size=plan.read), **actor)
+        ds = ds.map_batches(
+            ReadPages, compute=data.ActorPoolStrategy(size=plan.read, **pool), **actor
+        )
         if plan.restore:
             restore_args = dict(actor)
             if plan.restorer_gpus:
                 restore_args["num_gpus"] = plan.restorer_gpus
             ds = ds.map_batches(
-                RestorePages, compute=data.ActorPoolStrategy(size=plan.restore), **restore_args
+                RestorePages,
+                compute=data.ActorPoolStrategy(size=plan.restore, **pool),
+                **restore_args,
             )
             ds = ds.map_batches(
-                FinishPages, compute=data.ActorPoolStrategy(size=plan.finish), **actor
+                FinishPages, compute=data.ActorPoolStrategy(size=plan.finish, **pool), **actor
             )
     return ds
 
@@ -358,7 +371,9 @@ class _Assembly:
             document.kind = document.kind or row["kind"]
             if row["index"] in document.results:
                 return
-            document.results[row["index"]] = row["state"]
+            # Into the object store (which spills to disk when full): the driver's
+            # memory does not grow with a document's length.
+            document.results[row["index"]] = self.ray.put(row["state"])
             document.first_start = min(document.first_start, row["t0"] or math.inf)
             self.job.progress.page_done()
         if document.complete:
@@ -387,15 +402,12 @@ class _Assembly:
         driver never unpickles them) and writes the outputs."""
         task = document.task
         started = document.first_start if math.isfinite(document.first_start) else time.time()
-        pages = DocumentPages(
-            source=str(task.source),
-            kind=document.kind,
-            pages=[document.results[i] for i in document.indices or ()],
-            seconds=max(0.0, time.time() - started),
-        )
+        brief = DocumentPages(str(task.source), document.kind, max(0.0, time.time() - started))
+        pages = [document.results[i] for i in document.indices or ()]
         document.results = {}  # the driver keeps nothing of a submitted document
         document.ended = True
-        ref = self.write.remote(self.spec, pages, task.outputs, self.job.ledger_entry(task))
+        ledger = self.job.ledger_entry(task)
+        ref = self.write.remote(self.spec, brief, task.outputs, ledger, *pages)
         self.writing[ref] = document
 
     def _collect(self, *, block: bool) -> None:

@@ -293,12 +293,11 @@ class FinishPages(_Stage):
 
 @dataclass
 class DocumentPages:
-    """A document's pages as the driver hands them to its write task: each page's
-    :class:`~tair_ocr.results.PageResult` pickled, in document order."""
+    """A document as the driver hands it to its write task (its pages, each a
+    pickled :class:`~tair_ocr.results.PageResult`, come beside it, in order)."""
 
     source: str
     kind: str
-    pages: list[bytes]
     #: Wall seconds from its first page's start to its last page's end.
     seconds: float
 
@@ -317,15 +316,18 @@ def write_document(
     spec: PipelineSpec,
     document: DocumentPages,
     outputs: Mapping[str, Path],
-    ledger: LedgerEntry | None = None,
+    ledger: LedgerEntry | None,
+    *pages: bytes,
 ) -> tuple[bool, WrittenDocument]:
-    """Assemble a document from its pages and write its outputs
-    (:meth:`Pipeline.finish_document`, atomically), recorded in the job's
-    ``ledger`` before they are renamed into place (a driver killed meanwhile loses
-    nothing). Returns whether they were written, and the document in brief."""
+    """Assemble a document from its ``pages`` (each a pickled page result, in
+    order) and write its outputs (:meth:`Pipeline.finish_document`, atomically),
+    recorded in the job's ``ledger`` before they are renamed into place (a driver
+    killed meanwhile loses nothing). Returns whether they were written, and the
+    document in brief. (The pages are separate arguments so that Ray hands the
+    task each from its object store.)"""
     pipeline = spec.build(require_restorer=False)
     result = pipeline.new_result(document.source, document.kind)
-    result.pages = [pickle.loads(page) for page in document.pages]
+    result.pages = [pickle.loads(page) for page in pages]
     result.timings["total"] = document.seconds
     on_written = None
     if ledger is not None:
