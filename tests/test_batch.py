@@ -398,7 +398,12 @@ def test_ray_pools_fit_the_cluster(tmp_path, cpus, gpus, restorer, per_gpu):
     from types import SimpleNamespace
 
     from tair_ocr.batch.job import Job
-    from tair_ocr.batch.ray_backend import RayOptions, _plan
+    from tair_ocr.batch.ray_backend import (
+        MIN_PAGE_BUDGET,
+        PAGE_BUDGET_PER_WORKER,
+        RayOptions,
+        _plan,
+    )
 
     pipeline = Pipeline(
         engine="batch-fault",
@@ -418,6 +423,10 @@ def test_ray_pools_fit_the_cluster(tmp_path, cpus, gpus, restorer, per_gpu):
         assert plan.restore == gpus * per_gpu and plan.restorer_gpus == 1 / per_gpu
     else:
         assert plan.restore >= 1 and plan.restorer_gpus == 0
+    # Pages in flight get an object store budget that grows with the workers.
+    assert plan.page_budget == max(MIN_PAGE_BUDGET, PAGE_BUDGET_PER_WORKER * workers)
+    chosen = _plan(cluster, Job(pipeline, {}), RayOptions(restorers_per_gpu=per_gpu, page_budget=7))
+    assert chosen.page_budget == 7
 
 
 def test_a_gpu_restorer_on_a_cluster_without_gpus_is_a_clear_error():

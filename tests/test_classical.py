@@ -172,9 +172,7 @@ def test_batch_equals_single_calls_and_is_deterministic() -> None:
     restorer = ClassicalRestorer()
     restorer.page_hint(PageAnalysis(_rgb(page)))
     batch = restorer.restore(tiles).images
-    singles = np.concatenate(
-        [restorer.restore(tiles[i : i + 1]).images for i in range(len(tiles))]
-    )
+    singles = np.concatenate([restorer.restore(tiles[i : i + 1]).images for i in range(len(tiles))])
     assert np.array_equal(batch, singles)
     other = ClassicalRestorer()
     other.page_hint(PageAnalysis(_rgb(page)))

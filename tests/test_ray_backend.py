@@ -18,6 +18,7 @@ from tair_ocr import DocumentResult, ExitCode
 from tair_ocr.cli import main
 
 from .batch_helpers import (
+    BATCH_FAULTS,
     BLUE,
     FAULT_ARGS,
     FAULT_ENGINE,
@@ -222,3 +223,20 @@ def test_a_killed_driver_resumes_on_the_cluster(cluster, tmp_path):
         assert after[name] == written, f"{name} was written again"
     assert texts(out) == {f"d{n}.txt": f"p{10 * n + 1}\fp{10 * n + 2}\n" for n in range(4)}
     assert leftovers(out) == []
+
+
+def test_the_pages_in_flight_get_the_plans_object_store_budget(cluster, tmp_path):
+    """Loading must not run hundreds of pages ahead of the readers: the dataset's
+    object store limit is the plan's page budget, not Ray Data's share of the
+    whole store."""
+    from tair_ocr import Pipeline
+    from tair_ocr.batch.job import Job
+    from tair_ocr.batch.ray_backend import RayOptions, _dataset, _plan
+    from tair_ocr.batch.stages import PipelineSpec, document_rows
+
+    pipeline = Pipeline(engine="batch-fault", plugins=[BATCH_FAULTS], autoload=False)
+    plan = _plan(ray, Job(pipeline, {}), RayOptions(page_budget=64 * 2**20))
+    rows = document_rows(0, make_pdf(tmp_path / "a.pdf", [gray(10)]), None)
+    _dataset(ray, rows, PipelineSpec.of(pipeline), plan)
+    limits = ray.data.DataContext.get_current().execution_options.resource_limits
+    assert limits.object_store_memory == 64 * 2**20

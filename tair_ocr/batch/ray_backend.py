@@ -88,6 +88,11 @@ TASK_RETRIES = 3
 #: forever). The reservations only place the workers; the pools' sizes set how many
 #: pages are worked on at once.
 _CPU_SHARE = 0.45
+#: Object store bytes for pages in flight, per worker of the job: a letter page
+#: at 300 dpi in colour (25 MB) and more; at 100 dpi (3 MB) ten.
+PAGE_BUDGET_PER_WORKER = 32 * 2**20
+#: ... and at least this much.
+MIN_PAGE_BUDGET = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -106,12 +111,21 @@ class RayOptions:
     num_cpus: int | None = None
     #: Bytes of a local cluster's object store (None: Ray's default, 30 % of memory).
     object_store_memory: int | None = None
+    #: Bytes of the object store the pages in flight (loaded, read, restored, not
+    #: yet done) may take at once (None: :data:`PAGE_BUDGET_PER_WORKER` per worker,
+    #: at least :data:`MIN_PAGE_BUDGET`). Loading then stays a few pages ahead of
+    #: reading, whatever the documents' length.
+    page_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.gpus is not None and self.gpus < 0:
             raise UsageError(f"--gpus must be 0 or more, not {self.gpus}")
         if self.restorers_per_gpu < 1:
             raise UsageError(f"--restorers-per-gpu must be 1 or more, not {self.restorers_per_gpu}")
+        if self.page_budget is not None and self.page_budget <= 0:
+            raise UsageError(
+                f"page_budget must be a positive number of bytes, not {self.page_budget}"
+            )
 
 
 def import_ray() -> ModuleType:
@@ -158,6 +172,8 @@ class _Plan:
     cpus: float
     restorer_gpus: float
     writes: int
+    #: Object store bytes the pages in flight may take (:attr:`RayOptions.page_budget`).
+    page_budget: int
 
 
 def run_ray(job: Job, tasks: list[Task], options: RayOptions) -> None:
@@ -251,7 +267,10 @@ def _plan(ray: ModuleType, job: Job, options: RayOptions) -> _Plan:
     slots = 2 * load + read + finish + writes + restore  # opening and loading tasks: 2 * load
     share = min(1.0, _CPU_SHARE * cpus / slots)
     share = math.floor(share * 1000) / 1000  # never above the budget
-    return _Plan(load, read, restore, finish, share, restorer_gpus, writes)
+    budget = options.page_budget
+    if budget is None:
+        budget = max(MIN_PAGE_BUDGET, PAGE_BUDGET_PER_WORKER * slots)
+    return _Plan(load, read, restore, finish, share, restorer_gpus, writes, budget)
 
 
 def _dataset(ray: ModuleType, rows: list[dict[str, Any]], spec: PipelineSpec, plan: _Plan) -> Any:
@@ -262,6 +281,10 @@ def _dataset(ray: ModuleType, rows: list[dict[str, Any]], spec: PipelineSpec, pl
     context.enable_progress_bars = False  # the job's own progress shows
     context.print_on_execution_start = False
     context.execution_options.preserve_order = False
+    # Ray Data's own limit is a share of the whole object store (GBs): loading
+    # would run hundreds of pages ahead of the readers.
+    limits = context.execution_options.resource_limits
+    context.execution_options.resource_limits = limits.copy(object_store_memory=plan.page_budget)
     if not log.isEnabledFor(logging.INFO):
         # Ray Data logs a page lost for good with a traceback; the job reports it.
         logging.getLogger("ray.data").setLevel(logging.CRITICAL)
