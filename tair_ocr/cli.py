@@ -17,7 +17,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -462,10 +464,12 @@ def _run(argv: list[str]) -> int:
         return exc.exit_code
 
     outcomes: list[ExitCode] = []
+    ctrl_c = _CtrlC.install()
 
     def report(outcome: DocumentOutcome, result: DocumentResult | None) -> None:
         outcomes.append(outcome.exit_code)
         _report_document(outcome, result, args)
+        ctrl_c.check()
 
     try:
         # Refuse inputs that would write the same outputs before any work starts
@@ -510,8 +514,45 @@ def _run(argv: list[str]) -> int:
         if not args.quiet and (len(job.documents) > 1 or backend != "local"):
             _say(f"tair-ocr: job: {job.summary()}")
     finally:
+        ctrl_c.uninstall()
         progress.close()
     return worst(outcomes)
+
+
+class _CtrlC:
+    """Ctrl-C raises :class:`KeyboardInterrupt` as usual, and is remembered:
+    Python drops an exception raised while a finalizer runs (the ``__del__`` of a
+    PDF page or an image, at any moment), so the job would go on as if nothing had
+    happened. :meth:`check`, after each document, raises it again."""
+
+    def __init__(self, previous: Any = None) -> None:
+        self.pressed = False
+        self.previous = previous
+
+    @classmethod
+    def install(cls) -> _CtrlC:
+        """Handle SIGINT, unless this is not the main thread or someone else (an
+        application embedding the command) already does."""
+        if threading.current_thread() is not threading.main_thread():
+            return cls()
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return cls()
+        ctrl_c = cls(signal.default_int_handler)
+        signal.signal(signal.SIGINT, ctrl_c._handle)
+        return ctrl_c
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def uninstall(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _report_document(

@@ -273,7 +273,8 @@ def test_an_interrupted_job_resumes_where_it_stopped(tmp_path, how):
     wait_for(out / "d0.json", proc)
     proc.send_signal(how)
     code = proc.wait(timeout=60)
-    assert code == (-signal.SIGKILL if how == signal.SIGKILL else ExitCode.INTERRUPTED)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert code == (-signal.SIGKILL if how == signal.SIGKILL else ExitCode.INTERRUPTED), err
     before = mtimes(out)
     assert "d0.txt" in before and "d3.txt" not in before
 
@@ -445,3 +446,26 @@ def test_a_gpu_restorer_on_a_cluster_without_gpus_is_a_clear_error():
     cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": 8})
     with pytest.raises(MissingDependencyError, match="runs on a CUDA GPU"):
         _plan(cluster, Job(pipeline, {}), RayOptions())
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_job():
+    """Python drops a KeyboardInterrupt raised while a ``__del__`` runs; the
+    command remembers Ctrl-C and raises it again after the document."""
+    from tair_ocr.cli import _CtrlC
+
+    class Finalised:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while the finaliser runs
+            for _ in range(1000):  # the handler runs between these bytecodes
+                pass
+
+    ctrl_c = _CtrlC.install()
+    try:
+        assert ctrl_c.previous is signal.default_int_handler
+        Finalised()  # collected at once: the interrupt is lost inside __del__
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+    finally:
+        ctrl_c.uninstall()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
