@@ -257,7 +257,15 @@ def _start_job(inputs: Path, out: Path, marker: Path, *extra: str) -> subprocess
         *extra,
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TAIR_OCR_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_in_a_terminal
+    )
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """The job as a terminal starts it: Ctrl-C not ignored. (A test run started in
+    the background of a script ignores SIGINT, and its children would inherit that.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
@@ -460,6 +468,8 @@ def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_job():
             for _ in range(1000):  # the handler runs between these bytecodes
                 pass
 
+    # As in a terminal (a test run started in the background ignores SIGINT).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     ctrl_c = _CtrlC.install()
     try:
         assert ctrl_c.previous is signal.default_int_handler
@@ -468,4 +478,5 @@ def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_job():
             ctrl_c.check()
     finally:
         ctrl_c.uninstall()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, outer)
