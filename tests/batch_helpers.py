@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,9 +14,10 @@ from pathlib import Path
 import pymupdf
 from PIL import Image, ImageDraw
 
+from tair_ocr import Pipeline
 from tair_ocr.batch import LEDGER_NAME
 
-from .conftest import TEST_PLUGINS
+from .conftest import ROOT, TEST_PLUGINS
 
 BATCH_FAULTS = str(TEST_PLUGINS / "batch_faults.py")
 RED = (255, 0, 0)
@@ -84,3 +88,31 @@ def wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
+
+
+def fault_pipeline(restorer: str = "none", **settings: object) -> Pipeline:
+    """A pipeline with the batch-fault engine (no plugin autoloading)."""
+    return Pipeline(
+        engine="batch-fault", restorer=restorer, plugins=[BATCH_FAULTS], autoload=False, **settings
+    )
+
+
+def job_args(inputs: Path, out: Path, *extra: str) -> list[str]:
+    """The command line of a resumable batch-fault job writing txt and json."""
+    args = [str(inputs), *FAULT_ARGS, "-o", str(out), "-t", "txt,json", "--resume", "-q"]
+    return [*args, "--no-plugin-autoload", *extra]
+
+
+def start_job(args: Sequence[str]) -> subprocess.Popen[bytes]:
+    """``tair-ocr ARGS`` in a process of its own, Ctrl-C as in a terminal."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TAIR_OCR_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    command = [sys.executable, "-m", "tair_ocr", *args]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_in_a_terminal
+    )
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Not ignored: a test run started in the background of a script ignores
+    SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

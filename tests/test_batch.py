@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tair_ocr import DocumentResult, ExitCode, PageResult, Pipeline, run_batch
+from tair_ocr import DocumentResult, ExitCode, PageResult, run_batch
 from tair_ocr.batch import LEDGER_NAME, Ledger, expand_inputs
 from tair_ocr.batch.ledger import document_key, fingerprint, remove_stale_temporaries, stamp
 from tair_ocr.cli import main
@@ -24,15 +23,17 @@ from .batch_helpers import (
     BLUE,
     FAULT_ARGS,
     RED,
+    fault_pipeline,
     gray,
+    job_args,
     leftovers,
     make_pdf,
     make_png,
     mtimes,
+    start_job,
     texts,
     wait_for,
 )
-from .conftest import ROOT
 
 
 def cli(*args: object) -> int:
@@ -135,13 +136,7 @@ def test_outputs_are_recorded_before_they_are_in_place(tmp_path):
     """The ledger's record is made while the outputs are still temporary files, and a
     writer that fails leaves no output of the document."""
     source = make_png(tmp_path / "a.png", gray(10))
-    pipeline = Pipeline(
-        engine="batch-fault",
-        restorer="none",
-        plugins=[BATCH_FAULTS],
-        autoload=False,
-        output_types=["txt", "json"],
-    )
+    pipeline = fault_pipeline(output_types=["txt", "json"])
     seen: list[tuple[bool, list[str], bool]] = []
 
     def on_written(result, staged):
@@ -166,9 +161,7 @@ def test_outputs_are_recorded_before_they_are_in_place(tmp_path):
 
 def test_the_key_follows_the_source_and_the_options(tmp_path):
     source = make_png(tmp_path / "a.png", gray(10))
-    settings = Pipeline(
-        engine="batch-fault", restorer="none", plugins=[BATCH_FAULTS], autoload=False
-    ).settings
+    settings = fault_pipeline().settings
     options = fingerprint(settings, engine="batch-fault", restorer="none")
     key = document_key(source, options)
     # Not the speed, the overwriting or the output folder...
@@ -236,38 +229,6 @@ def test_a_document_with_failed_pages_is_done_again_on_resume(tmp_path, capsys):
     assert "page 2: ocr: RuntimeError: engine crashed (injected)" in capsys.readouterr().err
 
 
-def _start_job(inputs: Path, out: Path, marker: Path, *extra: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "tair_ocr",
-        str(inputs),
-        *FAULT_ARGS,
-        "-o",
-        str(out),
-        "-t",
-        "txt,json",
-        "--resume",
-        "--no-plugin-autoload",
-        "-q",
-        "--batchfault-delay",
-        "0.4",
-        "--jobs",
-        "1",
-        *extra,
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TAIR_OCR_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_in_a_terminal
-    )
-
-
-def _ctrl_c_as_in_a_terminal() -> None:
-    """The job as a terminal starts it: Ctrl-C not ignored. (A test run started in
-    the background of a script ignores SIGINT, and its children would inherit that.)"""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_job_resumes_where_it_stopped(tmp_path, how):
     """Run, kill the driver (or Ctrl-C) after the first document is written, run
@@ -277,7 +238,7 @@ def test_an_interrupted_job_resumes_where_it_stopped(tmp_path, how):
     for n in range(4):
         make_pdf(inputs / f"d{n}.pdf", [gray(10 * n + 1), gray(10 * n + 2)])
     out = tmp_path / "out"
-    proc = _start_job(inputs, out, tmp_path / "marker")
+    proc = start_job(job_args(inputs, out, "--batchfault-delay", "0.4", "--jobs", "1"))
     wait_for(out / "d0.json", proc)
     proc.send_signal(how)
     code = proc.wait(timeout=60)
@@ -286,7 +247,7 @@ def test_an_interrupted_job_resumes_where_it_stopped(tmp_path, how):
     before = mtimes(out)
     assert "d0.txt" in before and "d3.txt" not in before
 
-    rerun = _start_job(inputs, out, tmp_path / "marker")
+    rerun = start_job(job_args(inputs, out, "--batchfault-delay", "0.4", "--jobs", "1"))
     assert rerun.wait(timeout=120) == ExitCode.OK
     after = mtimes(out)
     for name in ("d0.txt", "d0.json"):
@@ -414,13 +375,7 @@ def test_ray_pools_fit_the_cluster(tmp_path, cpus, gpus, restorer, per_gpu):
         _plan,
     )
 
-    pipeline = Pipeline(
-        engine="batch-fault",
-        restorer=restorer,
-        plugins=[BATCH_FAULTS],
-        autoload=False,
-        require_restorer=False,
-    )
+    pipeline = fault_pipeline(restorer, require_restorer=False)
     cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": cpus, "GPU": gpus})
     plan = _plan(cluster, Job(pipeline, {}), RayOptions(restorers_per_gpu=per_gpu))
     workers = 2 * plan.load + plan.read + plan.restore + plan.finish + plan.writes
@@ -444,13 +399,7 @@ def test_a_gpu_restorer_on_a_cluster_without_gpus_is_a_clear_error():
     from tair_ocr.batch.job import Job
     from tair_ocr.batch.ray_backend import RayOptions, _plan
 
-    pipeline = Pipeline(
-        engine="batch-fault",
-        restorer="gpu-copy",
-        plugins=[BATCH_FAULTS],
-        autoload=False,
-        require_restorer=False,
-    )
+    pipeline = fault_pipeline("gpu-copy", require_restorer=False)
     cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": 8})
     with pytest.raises(MissingDependencyError, match="runs on a CUDA GPU"):
         _plan(cluster, Job(pipeline, {}), RayOptions())

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,20 +16,22 @@ from tair_ocr import DocumentResult, ExitCode
 from tair_ocr.cli import main
 
 from .batch_helpers import (
-    BATCH_FAULTS,
     BLUE,
     FAULT_ARGS,
     FAULT_ENGINE,
     RED,
+    fault_pipeline,
     gray,
+    job_args,
     leftovers,
     make_pdf,
     make_png,
     mtimes,
+    start_job,
     texts,
     wait_for,
 )
-from .conftest import ROOT, SAMPLES, requires_tesseract
+from .conftest import SAMPLES, requires_tesseract
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -57,6 +57,11 @@ def cluster() -> str:
 
 def cli(*args: object) -> int:
     return main([*map(str, args), "--no-plugin-autoload"])
+
+
+def fault_job(inputs: Path, out: Path, *extra: object) -> int:
+    """The batch-fault engine on ``inputs`` with the Ray backend, text out."""
+    return cli(inputs, *FAULT_ARGS, "-o", out, "-t", "txt", "--backend", "ray", *extra)
 
 
 def _results(folder: Path) -> dict[str, DocumentResult]:
@@ -99,18 +104,7 @@ def test_a_failing_page_and_a_killed_worker_do_not_stop_the_job(cluster, tmp_pat
     make_pdf(inputs / "c.pdf", [gray(50), gray(60)])
     marker = tmp_path / "died"
     out = tmp_path / "out"
-    code = cli(
-        inputs,
-        *FAULT_ARGS,
-        "-o",
-        out,
-        "-t",
-        "txt",
-        "--backend",
-        "ray",
-        "--batchfault-marker",
-        marker,
-    )
+    code = fault_job(inputs, out, "--batchfault-marker", marker)
     assert code == ExitCode.PAGES_FAILED
     assert marker.exists()  # a worker died reading b.png's page...
     # ... and every page but the failing one was read.
@@ -127,15 +121,9 @@ def test_a_page_whose_worker_always_dies_is_lost_and_the_job_goes_on(cluster, tm
     make_pdf(inputs / "b.pdf", [gray(10 * n) for n in range(1, 9)])
     deaths = tmp_path / "deaths"
     out = tmp_path / "out"
-    code = cli(
+    code = fault_job(
         inputs,
-        *FAULT_ARGS,
-        "-o",
         out,
-        "-t",
-        "txt",
-        "--backend",
-        "ray",
         "--batchfault-always-die",
         "--batchfault-marker",
         deaths,
@@ -190,27 +178,10 @@ def test_a_killed_driver_resumes_on_the_cluster(cluster, tmp_path):
     for n in range(4):
         make_pdf(inputs / f"d{n}.pdf", [gray(10 * n + 1), gray(10 * n + 2)])
     out = tmp_path / "out"
-    args = [
-        str(inputs),
-        *FAULT_ARGS,
-        "-o",
-        str(out),
-        "-t",
-        "txt,json",
-        "--resume",
-        "-q",
-        "--backend",
-        "ray",
-        "--ray-address",
-        cluster,
-        "--batchfault-delay",
-        "1",
-        "--no-plugin-autoload",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TAIR_OCR_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tair_ocr", *args], cwd=ROOT, env=env, stderr=subprocess.PIPE
+    args = job_args(
+        inputs, out, "--backend", "ray", "--ray-address", cluster, "--batchfault-delay", "1"
     )
+    driver = start_job(args)
     wait_for(out / "d0.json", driver, timeout=120)
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=60)
@@ -229,12 +200,11 @@ def test_the_pages_in_flight_get_the_plans_object_store_budget(cluster, tmp_path
     """Loading must not run hundreds of pages ahead of the readers: the dataset's
     object store limit is the plan's page budget, not Ray Data's share of the
     whole store."""
-    from tair_ocr import Pipeline
     from tair_ocr.batch.job import Job
     from tair_ocr.batch.ray_backend import RayOptions, _dataset, _plan
     from tair_ocr.batch.stages import PipelineSpec, document_rows
 
-    pipeline = Pipeline(engine="batch-fault", plugins=[BATCH_FAULTS], autoload=False)
+    pipeline = fault_pipeline()
     plan = _plan(ray, Job(pipeline, {}), RayOptions(page_budget=64 * 2**20))
     rows = document_rows(0, make_pdf(tmp_path / "a.pdf", [gray(10)]), None)
     _dataset(ray, rows, PipelineSpec.of(pipeline), plan)

@@ -290,54 +290,44 @@ def _dataset(ray: ModuleType, rows: list[dict[str, Any]], spec: PipelineSpec, pl
         logging.getLogger("ray.data").setLevel(logging.CRITICAL)
 
     common: dict[str, Any] = {"batch_size": 1, "batch_format": "pyarrow", "zero_copy_batch": True}
-    actor: dict[str, Any] = {
-        **common,
-        "num_cpus": plan.cpus,
-        "fn_constructor_kwargs": {"spec": spec},
-        # Ray's defaults retry a dead actor's task forever; a page that kills its
-        # worker every time must end. (No named parameter for it in Ray 2.60.)
-        "max_restarts": -1,
-        "max_task_retries": TASK_RETRIES,
-    }
-    # One page at a time per actor: an actor that dies takes only its own page
-    # with it (queued pages would die, and be retried, with it).
-    pool = {"max_tasks_in_flight_per_actor": 1}
+
+    def tasks() -> dict[str, Any]:
+        """A task stage's arguments (opening and loading: ``plan.load`` at a time)."""
+        return {
+            **common,
+            "fn_kwargs": {"spec": spec},
+            "num_cpus": plan.cpus,
+            "compute": data.TaskPoolStrategy(size=plan.load),
+            "max_retries": TASK_RETRIES,
+        }
+
+    def actors(size: int, gpus: float = 0.0) -> dict[str, Any]:
+        """An actor pool's arguments: one page at a time per actor (an actor that
+        dies takes only its own page with it; queued pages would die, and be
+        retried, with it)."""
+        return {
+            **common,
+            "num_cpus": plan.cpus,
+            **({"num_gpus": gpus} if gpus else {}),
+            "fn_constructor_kwargs": {"spec": spec},
+            "compute": data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+            # Ray's defaults retry a dead actor's task forever; a page that kills
+            # its worker every time must end. (No named parameter in Ray 2.60.)
+            "max_restarts": -1,
+            "max_task_retries": TASK_RETRIES,
+        }
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         ds = data.from_items(rows, override_num_blocks=len(rows))
-        ds = ds.map_batches(
-            open_documents,
-            **common,
-            fn_kwargs={"spec": spec},
-            num_cpus=plan.cpus,
-            compute=data.TaskPoolStrategy(size=plan.load),
-            max_retries=TASK_RETRIES,
-        )
+        ds = ds.map_batches(open_documents, **tasks())
         # A document's pages, one block each: loaded (and read) in parallel.
         ds = ds.repartition(target_num_rows_per_block=1)
-        ds = ds.map_batches(
-            load_pages,
-            **common,
-            fn_kwargs={"spec": spec},
-            num_cpus=plan.cpus,
-            compute=data.TaskPoolStrategy(size=plan.load),
-            max_retries=TASK_RETRIES,
-        )
-        ds = ds.map_batches(
-            ReadPages, compute=data.ActorPoolStrategy(size=plan.read, **pool), **actor
-        )
+        ds = ds.map_batches(load_pages, **tasks())
+        ds = ds.map_batches(ReadPages, **actors(plan.read))
         if plan.restore:
-            restore_args = dict(actor)
-            if plan.restorer_gpus:
-                restore_args["num_gpus"] = plan.restorer_gpus
-            ds = ds.map_batches(
-                RestorePages,
-                compute=data.ActorPoolStrategy(size=plan.restore, **pool),
-                **restore_args,
-            )
-            ds = ds.map_batches(
-                FinishPages, compute=data.ActorPoolStrategy(size=plan.finish, **pool), **actor
-            )
+            ds = ds.map_batches(RestorePages, **actors(plan.restore, plan.restorer_gpus))
+            ds = ds.map_batches(FinishPages, **actors(plan.finish))
     return ds
 
 
