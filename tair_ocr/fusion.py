@@ -97,10 +97,15 @@ class FusionParams:
     #: (more likely wrong than right) is taken for noise and dropped.
     null_confidence: float = 0.5
     #: A reading that only restored pixels give must be this much more likely than
-    #: the best reading of the page as loaded to replace it (the guard).
-    guard_margin: float = 0.05
-    #: The same for a text only another engine's re-read of a region gives.
-    second_opinion_margin: float = 0.2
+    #: the best reading of the page as loaded to replace it (the guard; with 0, more
+    #: likely at all: the calibrated probabilities compare as they are).
+    guard_margin: float = 0.0
+    #: The same for a text only another engine's re-read of a region gives. 1 (the
+    #: default): another engine never replaces a word of the page reading, it adds
+    #: words where that reading has none and backs the words it agrees with. The
+    #: tuning pages fuse alike with any margin from 0.05 up, so the tuning rule
+    #: keeps the page's own reading (``benchmarks/fusion_tuning.py``).
+    second_opinion_margin: float = 1.0
     #: A re-read's silence (a second engine on regions, a restored reading) counts
     #: only where its reading is trustworthy: the median calibrated confidence of
     #: its words is at least this (an engine that can hardly read a page also misses
@@ -726,16 +731,20 @@ def _layout_reading(
     fused: list[Word], readings: Sequence[Reading], params: FusionParams
 ) -> Reading:
     """The engine reading whose layout the output keeps: of those that give every
-    word line and block ids, the earliest whose words cover at least 90 % as many
-    of the fused words as the best one and whose mean confidence is at least 85 %
-    of the best one, so a reading that missed half the page, or lost it, doesn't
-    order it."""
+    word line and block ids and looked at every fused word's place, the earliest
+    whose words cover at least 90 % as many of the fused words as the best one and
+    whose mean confidence is at least 85 % of the best one, so a reading that
+    missed half the page, or lost it, doesn't order it."""
+    # A re-read of some regions knows nothing of the lines outside them: ordering
+    # the page by it would put every other word on lines of its own, after the
+    # regions' text (a header read after the body).
     with_ids = [
         r
         for r in readings
         if r.kind == "engine"
         and r.words
         and all(w.line_id is not None and w.block_id is not None for w in r.words)
+        and all(_covers(r, w.bbox) for w in fused)
     ]
     if not with_ids:
         return readings[0]

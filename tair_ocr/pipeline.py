@@ -943,7 +943,8 @@ class Pipeline:
                 condition=condition,
                 region=not whole,
             )
-            words += [_to_original(w, crop) for w in found if w.bbox.centre_in(inside)]
+            kept = [_to_original(w, crop) for w in found if w.bbox.centre_in(inside)]
+            words += _after_ids(kept, words)
         # The crops make one reading: calibrated as a whole (its page quality).
         return calibrate_words(words, engine.name, condition, self.restorer.name)
 
@@ -1132,6 +1133,27 @@ def _to_loaded(words: list[Word], back: Affine, result: PageResult) -> list[Word
             word = word.model_copy(update={"polygon": corners})
         loaded.append(map_word(word, back))
     return loaded
+
+
+def _after_ids(words: list[Word], before: Sequence[Word]) -> list[Word]:
+    """``words`` of one crop with block and line ids after those of the crops read
+    ``before`` (each crop numbers its blocks and lines from 0: the same ids in two
+    crops are different lines)."""
+    blocks = [w.block_id for w in before if w.block_id is not None]
+    lines = [w.line_id for w in before if w.line_id is not None]
+    if not blocks and not lines:
+        return words
+    block_base = max(blocks, default=-1) + 1
+    line_base = max(lines, default=-1) + 1
+    return [
+        w.model_copy(
+            update={
+                "block_id": None if w.block_id is None else w.block_id + block_base,
+                "line_id": None if w.line_id is None else w.line_id + line_base,
+            }
+        )
+        for w in words
+    ]
 
 
 def _layout(words: list[Word], back: Affine) -> list[Block]:

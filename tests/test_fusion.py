@@ -4,6 +4,7 @@ rapidocr plugin with tesseract end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import shutil
@@ -40,6 +41,11 @@ def W(text, x0, x1, conf=0.9, y0=100.0, y1=130.0, source="a", line=None, block=N
         line_id=line,
         block_id=block,
     )
+
+
+#: Another engine's reading may replace the page reading's word when it is this
+#: much more likely (the default, 1, never lets it).
+SECOND_OPINIONS = FusionParams(second_opinion_margin=0.2)
 
 
 def texts(words):
@@ -289,7 +295,8 @@ def reread(original="cat", original_conf=0.92, restored="cot", restored_conf=0.9
 
 def test_guard_keeps_the_original_reading_on_weak_evidence():
     # The restored reading is more confident, but not by the guard margin (0.05).
-    (word,) = fuse(reread(original_conf=0.92, restored_conf=0.95), "conservative")
+    margin = FusionParams(guard_margin=0.05)
+    (word,) = fuse(reread(original_conf=0.92, restored_conf=0.95), "conservative", margin)
     assert word.text == "cat"
     assert word.source == "tesseract"
     assert word.flags == [KEPT_ORIGINAL]
@@ -298,6 +305,11 @@ def test_guard_keeps_the_original_reading_on_weak_evidence():
     assert fusion_counters([word]) == {"guard_kept_original": 1, "uncertain_words": 0}
     # A restored-only reading less likely than the original loses, of course.
     (word,) = fuse(reread(original_conf=0.7, restored_conf=0.6), "conservative")
+    assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
+    # The default margin is none: the more likely reading wins, ties go to the page.
+    (word,) = fuse(reread(original_conf=0.92, restored_conf=0.95), "conservative")
+    assert (word.text, word.flags) == ("cot", [])
+    (word,) = fuse(reread(original_conf=0.9, restored_conf=0.9), "conservative")
     assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
 
 
@@ -310,15 +322,15 @@ def test_guard_ties_go_to_the_original():
 
 
 def test_vote_mode_may_overrule_the_guard_without_flagging_it():
-    # Conservative: "cot" from two restored re-reads, 1 - 0.1 * 0.4 = 0.96, less the
-    # margin, is below the original's 0.92: the original stays.
+    # Conservative: "cot" from two restored re-reads, 1 - 0.1 * 0.4 = 0.96, less a
+    # margin of 0.05, is below the original's 0.92: the original stays.
     readings = [
         *reread(original_conf=0.92, restored_conf=0.9),
         Reading(
             "rapidocr:restored", [W("cot", 1, 61, 0.6)], regions=[BBox(x0=0, y0=80, x1=100, y1=150)]
         ),
     ]
-    (word,) = fuse(readings, "conservative")
+    (word,) = fuse(readings, "conservative", FusionParams(guard_margin=0.05))
     assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
     # Vote: the character consensus of the three readings is "cot"; the guard kept
     # nothing, so nothing is flagged.
@@ -360,7 +372,7 @@ def test_guard_leaves_plain_engine_disagreements_to_the_vote():
         Reading("tesseract:restored", [W("rnodern", 0, 90, 0.6)], regions=region),
         Reading("rapidocr:restored", [W("modern", 0, 90, 0.95)], regions=region),
     ]
-    (word,) = fuse(readings, "conservative")
+    (word,) = fuse(readings, "conservative", SECOND_OPINIONS)
     assert (word.text, word.source) == ("modern", "fused")
     assert word.confidence == pytest.approx(0.95)
     assert UNCERTAIN not in word.flags
@@ -381,20 +393,21 @@ def test_guard_weighs_all_evidence_of_the_page_as_loaded():
     assert word.confidence == pytest.approx(1 - 0.2 * 0.03)
     # Against tesseract's reading alone (0.75), 0.99 clears the margin: the change stands.
     weaker = Reading("tesseract", [W("that", 0, 90, 0.75)], restored=False)
-    (word,) = fuse([weaker, readings[2]], "conservative")
+    (word,) = fuse([weaker, readings[2]], "conservative", SECOND_OPINIONS)
     assert (word.text, word.flags, word.source) == ("thal", [], "rapidocr:restored")
 
 
 def test_guard_needs_every_engine_that_reads_the_change_to_gain():
     # A swapped glyph: tesseract read garbage before, so it "gains"; rapidocr was
-    # sure of "38.1" and now reads "38.t" no more confidently: keep "38.1".
+    # sure of "38.1" and now reads "38.t" hardly more confidently: with a guard
+    # margin, keep "38.1".
     readings = [
         Reading("tesseract", [W("38.t", 0, 90, 0.9)]),
         Reading("rapidocr", [W("38.t", 0, 90, 0.98)]),
         Reading("tesseract:original", [W("38.1'", 0, 90, 0.14)], restored=False),
         Reading("rapidocr:original", [W("38.1", 0, 90, 0.97)], restored=False),
     ]
-    (word,) = fuse(readings, "conservative")
+    (word,) = fuse(readings, "conservative", FusionParams(guard_margin=0.05))
     assert (word.text, word.flags, word.source) == ("38.1", [KEPT_ORIGINAL], "rapidocr:original")
     # A real fix: both engines were unsure before and are sure now.
     readings[3] = Reading("rapidocr:original", [W("38.l", 0, 90, 0.6)], restored=False)
@@ -410,7 +423,7 @@ def test_unrestored_reading_does_not_vote_twice_for_its_engine():
         Reading("rapidocr", [W("modern", 0, 90, 0.8)]),
         Reading("tesseract:original", [W("rnodern", 0, 90, 0.6)], restored=False),
     ]
-    (word,) = fuse(readings, "conservative")
+    (word,) = fuse(readings, "conservative", SECOND_OPINIONS)
     assert word.text == "modern"
 
 
@@ -513,6 +526,38 @@ def test_layout_comes_from_the_reading_that_saw_most_of_the_text():
     words = fuse([sparse, full])
     assert texts(words) == ["one", "two", "three"]
     assert [w.block_id for w in words] == [0, 0, 1]
+
+
+def test_a_re_read_of_some_regions_never_orders_the_page():
+    # A blurred two-column page: the page reading is unsure; a restored re-read of
+    # the left column only is surer and has more words. Only the page reading
+    # knows the header and the right column: ordered by the re-read, they came
+    # before the left column's text.
+    header = W("Header", 0, 100, 0.5, y0=0, y1=30, line=0, block=0)
+    left = [
+        W("bdy", 0, 60, 0.5, y0=200, y1=230, line=1, block=1),
+        W("txet", 70, 130, 0.5, y0=200, y1=230, line=1, block=1),
+    ]
+    right = W("Side", 500, 600, 0.5, y0=200, y1=230, line=2, block=2)
+    page = Reading("rapidocr", [header, *left, right], restored=False)
+    restored = Reading(
+        "rapidocr:restored",
+        [
+            W("body", 0, 60, 0.95, y0=200, y1=230, line=0, block=0),
+            W("text", 70, 130, 0.95, y0=200, y1=230, line=0, block=0),
+            W("more", 140, 200, 0.95, y0=200, y1=230, line=0, block=0),
+            W("words", 0, 60, 0.95, y0=250, y1=280, line=1, block=0),
+        ],
+        restored=True,
+        engine="rapidocr",
+        regions=[BBox(x0=0, y0=180, x1=400, y1=300)],
+    )
+    order = ["Header", "body", "text", "more", "words", "Side"]
+    assert texts(fuse([page, restored])) == order
+    # A re-read whose regions hold every fused word (``--restore always``) may
+    # order the page.
+    whole = dataclasses.replace(restored, regions=[BBox(x0=0, y0=0, x1=700, y1=300)])
+    assert texts(fuse([page, whole])) != order
 
 
 def test_the_first_engine_keeps_its_column_order_when_both_saw_the_text():
@@ -830,11 +875,18 @@ def test_a_region_re_read_needs_a_margin_over_the_page_reading():
     region = [BBox(x0=0, y0=0, x1=500, y1=500)]
     page = Reading("rapidocr", [W("JAYA", 0, 100, 0.70)], restored=False)
     crop = Reading("tesseract", [W("JAVA", 0, 100, 0.82)], restored=False, regions=region)
-    (word,) = fuse([page, crop])
+    (word,) = fuse([page, crop], params=SECOND_OPINIONS)
     assert (word.text, word.source) == ("JAYA", "rapidocr")
     crop = Reading("tesseract", [W("JAVA", 0, 100, 0.95)], restored=False, regions=region)
-    (word,) = fuse([page, crop])
+    (word,) = fuse([page, crop], params=SECOND_OPINIONS)
     assert (word.text, word.source) == ("JAVA", "tesseract")
+    # By default another engine never replaces the page reading's word...
+    (word,) = fuse([page, crop])
+    assert (word.text, word.source) == ("JAYA", "rapidocr")
+    # ...but adds the words that reading lacks.
+    extra = W("SCRIPT", 200, 300, 0.8)
+    words = fuse([page, Reading("tesseract", [*crop.words, extra], False, regions=region)])
+    assert texts(words) == ["JAYA", "SCRIPT"]
 
 
 def test_a_word_that_two_words_of_another_reading_cover_together_is_aligned_with_them():

@@ -305,6 +305,37 @@ def test_an_unsure_word_is_restored_and_reread_alone():
     assert page.counters["fusion_readings"] == 2
 
 
+def test_regions_re_read_apart_keep_apart_lines():
+    # Two unsure words far apart: two regions, two crops, and an engine that numbers
+    # each crop's lines from 0. The crops' lines must stay different lines.
+    image = Image.new("RGB", (400, 400), "white")
+    draw = ImageDraw.Draw(image)
+    for top in (30, 330):
+        for x0, x1 in BLOB_BOXES.values():
+            draw.rectangle((x0, top, x1 - 1, top + 29), fill="black")
+    seen = []
+
+    class Recorder:
+        @hookimpl(tryfirst=True)
+        def fuse_readings(self, readings, mode):
+            seen.extend(readings)
+
+    engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
+    pipeline = Pipeline(
+        plugins=[Components(engine, restorer), Recorder()],
+        autoload=False,
+        output_types=[],
+        engine="blob",
+        restorer="counting-copy",
+    )
+    page = pipeline.run(image).pages[0]
+    assert page.ok, page.error
+    assert len(page.decision.regions) == 2
+    (reread,) = [r for r in seen if r.restored]
+    rows = {w.bbox.y0 > 200: (w.block_id, w.line_id) for w in reread.words}
+    assert len(reread.words) == 6 and len(set(rows.values())) == 2
+
+
 def test_restore_never_makes_no_decision():
     engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
     pipeline = blob_pipeline(engine, restorer, restorer="counting-copy", restore="never")
