@@ -119,9 +119,7 @@ def build_searchable_pdf(result: DocumentResult) -> pymupdf.Document:
             if page_result.width <= 0 or page_result.height <= 0:
                 continue
             kept = result.loaded.images.get(number) if result.loaded is not None else None
-            if result.kind == "pdf" and not _prepare_existing_text(
-                doc[number], page_result, kept
-            ):
+            if result.kind == "pdf" and not _prepare_existing_text(doc[number], page_result, kept):
                 continue  # its own text stays: the page stays exactly as it was
             page_result = _shown_upright(doc[number], page_result)
             if not any(_drawable(w) for w in page_result.words()):
