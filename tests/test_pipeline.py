@@ -263,11 +263,13 @@ SURE = {"Fusion": ("Fusion", 0.95), "is": ("is", 0.95), "here": ("here", 0.95)}
 UNSURE_IS = {**SURE, "is": ("is", 0.3)}
 
 
-def blob_pipeline(*components, **settings) -> Pipeline:
+def blob_pipeline(*components, hooks=(), **settings) -> Pipeline:
+    """A pipeline of ``components``, with plugins implementing other ``hooks``."""
     engines = [c.name for c in components if isinstance(c, OcrEngine)]
     settings.setdefault("engine", ",".join(engines))
     settings.setdefault("restorer", "none")
-    return Pipeline(plugins=[Components(*components)], autoload=False, output_types=[], **settings)
+    plugins = [Components(*components), *hooks]
+    return Pipeline(plugins=plugins, autoload=False, output_types=[], **settings)
 
 
 def test_a_confidently_read_page_is_read_once_and_not_restored():
@@ -321,13 +323,7 @@ def test_regions_re_read_apart_keep_apart_lines():
             seen.extend(readings)
 
     engine, restorer = BlobEngine("blob", UNSURE_IS), CountingCopy()
-    pipeline = Pipeline(
-        plugins=[Components(engine, restorer), Recorder()],
-        autoload=False,
-        output_types=[],
-        engine="blob",
-        restorer="counting-copy",
-    )
+    pipeline = blob_pipeline(engine, restorer, hooks=[Recorder()], restorer="counting-copy")
     page = pipeline.run(image).pages[0]
     assert page.ok, page.error
     assert len(page.decision.regions) == 2
