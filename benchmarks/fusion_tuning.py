@@ -91,7 +91,7 @@ def capture(
                     "pipeline": pipeline_name,
                     "seed": spec["seed"],
                     "truth": degraded.text,
-                    "default": result.text,
+                    "text": result.text,
                     "primary": primary if primary is not None else result.text,
                     "readings": readings,
                 }
@@ -104,22 +104,21 @@ def capture(
     return pages
 
 
-def replay(pages: list[dict[str, Any]], params: Any) -> dict[str, float]:
-    """Mean CER per kind of the fused readings under ``params`` (minus the primary's);
-    kinds of a pipeline other than the default are prefixed with its name."""
+def replay(pages: list[dict[str, Any]], params: Any) -> dict[tuple[str, str], float]:
+    """Mean CER per pipeline and kind of the fused readings under ``params`` (minus
+    the primary's)."""
     from tair_ocr.fusion import fuse
     from tair_ocr.layout import build_blocks
     from tair_ocr.results import PageResult
 
-    deltas: dict[str, list[float]] = {}
+    deltas: dict[tuple[str, str], list[float]] = {}
     for page in pages:
         base = cer(page["truth"], page["primary"])
         text = page["primary"]
         if page["readings"]:
             words = fuse(page["readings"], "conservative", params)
             text = PageResult(index=0, width=1, height=1, dpi=300, blocks=build_blocks(words)).text
-        pipeline = page.get("pipeline", "default")
-        key = page["kind"] if pipeline == "default" else f"{pipeline}:{page['kind']}"
+        key = (page.get("pipeline", "default"), page["kind"])
         deltas.setdefault(key, []).append(cer(page["truth"], text) - base)
     return {k: sum(v) / len(v) for k, v in deltas.items()}
 
@@ -172,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         worst = max(per_kind.values())
         # Every pipeline's kinds bound the loss; the default's kinds make the mean
         # (the tesseract path's large restoration gains would outweigh it).
-        default = [v for k, v in per_kind.items() if ":" not in k] or list(per_kind.values())
+        default = [v for (pipeline, _), v in per_kind.items() if pipeline == "default"]
+        default = default or list(per_kind.values())
         mean = sum(default) / len(default)
         rows.append((worst, mean, guard, second, null, per_kind))
     # Losses within the benchmark's tolerance (0.2 pp) rank by the mean alone; among
@@ -193,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|",
     ]
     for worst, mean, guard, second, null, per_kind in [current, *rows[:25]]:
-        kinds_text = ", ".join(f"{k} {v * 100:+.2f}" for k, v in per_kind.items() if abs(v) > 1e-4)
+        kinds_text = ", ".join(
+            f"{kind if pipeline == 'default' else f'{pipeline}:{kind}'} {v * 100:+.2f}"
+            for (pipeline, kind), v in per_kind.items()
+            if abs(v) > 1e-4
+        )
         lines.append(
             f"| {guard} | {second} | {null} | {worst * 100:+.2f} | {mean * 100:+.3f} "
             f"| {kinds_text} |"

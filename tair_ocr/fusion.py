@@ -103,7 +103,7 @@ class FusionParams:
     #: The same for a text only another engine's re-read of a region gives. 1 (the
     #: default): another engine never replaces a word of the page reading, it adds
     #: words where that reading has none and backs the words it agrees with. The
-    #: tuning pages fuse alike with any margin from 0.05 up, so the tuning rule
+    #: tuning pages fuse alike with any margin from 0.15 up, so the tuning rule
     #: keeps the page's own reading (``benchmarks/fusion_tuning.py``).
     second_opinion_margin: float = 1.0
     #: A re-read's silence (a second engine on regions, a restored reading) counts
