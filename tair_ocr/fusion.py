@@ -33,7 +33,8 @@ How words are fused (:func:`fuse`):
    ``null_confidence`` is taken for noise; a word every covering reading gives
    is never dropped. Only a trustworthy reading's silence counts
    (``silence_trust``): an engine that reads most of a page wrong misses real
-   words as often as specks.
+   words as often as specks, and a re-read that found nothing where another
+   engine is sure of a word (``sure_word``) failed rather than saw blank paper.
 
 Every output word keeps its provenance: ``source`` is the winning reading, or
 ``"fused"`` when several readings agree or the text was voted character by
@@ -113,6 +114,10 @@ class FusionParams:
     #: engine's readings of the page as loaded. The whole-page reading of the page
     #: as loaded always counts: it is what restoration must beat.
     silence_trust: float = 0.5
+    #: ... but a re-read without words where another engine read a word of three
+    #: letters or more at least this confidently failed (it missed what is surely
+    #: there): its silence does not count.
+    sure_word: float = 0.8
     #: Words whose readings disagree and whose fused confidence is below this are
     #: flagged ``"uncertain"``.
     uncertain_below: float = 0.5
@@ -418,7 +423,7 @@ def fuse(
     if mode == "off" or len(readings) == 1:
         return list(readings[0].words)
     params = params or FusionParams()
-    trusted = _trusted_silences(readings, params.silence_trust)
+    trusted = _trusted_silences(readings, params.silence_trust, params.sure_word)
     fused: list[Word] = []
     for slot in _slots(readings, params.min_overlap):
         fused.extend(_fuse_slot(slot, readings, mode, params, trusted))
@@ -492,9 +497,11 @@ def _covers(reading: Reading, box: BBox) -> bool:
     return reading.regions is None or box.centre_in(reading.regions)
 
 
-def _trusted_silences(readings: Sequence[Reading], threshold: float) -> set[int]:
+def _trusted_silences(
+    readings: Sequence[Reading], threshold: float, sure_word: float = 1.0
+) -> set[int]:
     """The readings whose silence is evidence of no text (see
-    :attr:`FusionParams.silence_trust`)."""
+    :attr:`FusionParams.silence_trust` and :attr:`FusionParams.sure_word`)."""
 
     def median_confidence(words: Sequence[Word]) -> float:
         return statistics.median(w.confidence for w in words)
@@ -512,10 +519,26 @@ def _trusted_silences(readings: Sequence[Reading], threshold: float) -> set[int]
             # add has to beat (the guard), however well it was read.
             trusted.add(r)
             continue
+        if not reading.words and _missed_sure_words(reading, readings, sure_word):
+            continue
         words = reading.words or by_engine.get(reading.engine_name, [])
         if not words or median_confidence(words) >= threshold:
             trusted.add(r)
     return trusted
+
+
+def _missed_sure_words(reading: Reading, readings: Sequence[Reading], sure_word: float) -> bool:
+    """Did another engine read, where ``reading`` looked, a word of three letters or
+    more with calibrated confidence ``sure_word`` or more?"""
+    return any(
+        other.kind == "engine"
+        and other.engine_name != reading.engine_name
+        and w.confidence >= sure_word
+        and sum(ch.isalnum() for ch in w.text) >= 3
+        and _covers(reading, w.bbox)
+        for other in readings
+        for w in other.words
+    )
 
 
 def _fuse_slot(

@@ -244,10 +244,12 @@ def test_engines_vote_no_text_but_spotters_do_not():
 
 def test_an_engine_that_reads_nothing_drops_only_weak_words():
     # An engine that looked and saw nothing: likely words stay, weak ones are noise.
-    speck = [W("~", 0, 10, 0.2), W("word", 50, 120, 0.9)]
+    speck = [W("~", 0, 10, 0.2), W("word", 50, 120, 0.6)]
     words = fuse([Reading("a", speck), Reading("b", [])])
     assert texts(words) == ["word"]
-    assert words[0].confidence == pytest.approx(0.9)
+    assert words[0].confidence == pytest.approx(0.6)
+    # (Where "a" is sure of a word, "b" saw nothing only by failing: see
+    # test_a_re_read_that_found_nothing_where_words_are_sure_failed.)
 
 
 def test_a_reading_is_not_weighed_by_its_other_words():
@@ -939,6 +941,30 @@ def test_silence_counts_only_from_an_engine_that_can_read_the_page():
     assert "xq" in [
         w.text for w in fuse(readings, "conservative", FusionParams(null_confidence=0.3))
     ]
+
+
+def test_a_re_read_that_found_nothing_where_words_are_sure_failed():
+    # A page no engine reads well: RapidOCR reads its header surely and a few weak
+    # words; tesseract's re-read of the whole page finds nothing at all. That
+    # silence is a failure, not blank paper: the weak words stay.
+    page = BBox(x0=0, y0=0, x1=600, y1=400)
+    primary = [W("Bluebell", 0, 120, 0.87), W("=24a7.", 200, 280, 0.33), W("893=92", 300, 380, 0.4)]
+    readings = [
+        Reading("rapidocr", primary, restored=False),
+        Reading("tesseract", [], restored=False, regions=[page]),
+    ]
+    assert texts(fuse(readings, "conservative")) == ["Bluebell", "=24a7.", "893=92"]
+    # Without a sure word where it looked, its silence still says "no text here".
+    unsure = [W("Bluebell", 0, 120, 0.6), *primary[1:]]
+    readings[0] = Reading("rapidocr", unsure, restored=False)
+    assert texts(fuse(readings, "conservative")) == ["Bluebell"]
+    # Nor does a sure word of the same engine make its own empty re-read a failure.
+    legible = [W("Bluebell", 0, 120, 0.87), W("Engineering", 130, 190, 0.83), primary[1]]
+    readings = [
+        Reading("rapidocr", legible, restored=False),
+        Reading("rapidocr:restored", [], restored=True, regions=[page]),
+    ]
+    assert texts(fuse(readings, "conservative")) == ["Bluebell", "Engineering"]
 
 
 def test_the_page_as_loaded_always_weighs_against_restored_only_words():
