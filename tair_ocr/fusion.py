@@ -497,9 +497,7 @@ def _covers(reading: Reading, box: BBox) -> bool:
     return reading.regions is None or box.centre_in(reading.regions)
 
 
-def _trusted_silences(
-    readings: Sequence[Reading], threshold: float, sure_word: float = 1.0
-) -> set[int]:
+def _trusted_silences(readings: Sequence[Reading], threshold: float, sure_word: float) -> set[int]:
     """The readings whose silence is evidence of no text (see
     :attr:`FusionParams.silence_trust` and :attr:`FusionParams.sure_word`)."""
 
