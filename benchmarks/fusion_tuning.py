@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = itertools.product(
         (0.0, 0.05, 0.1, 0.15, 0.2),  # guard_margin
         (0.05, 0.1, 0.15, 0.2, 0.3, 1.0),  # second_opinion_margin
-        (0.2, 0.3, 0.4, 0.5),  # null_confidence
+        (0.2, 0.3, 0.4, 0.5, 0.55, 0.6),  # null_confidence
     )
     for guard, second, null in grid:
         params = replace(

@@ -252,6 +252,15 @@ def test_an_engine_that_reads_nothing_drops_only_weak_words():
     # test_a_re_read_that_found_nothing_where_words_are_sure_failed.)
 
 
+def test_silence_outweighs_a_word_barely_more_likely_right_than_wrong():
+    # The silence of an engine that looked is evidence too: a coin-flip word where it
+    # saw nothing is dropped; a word clearly more likely right stays.
+    weak = [W("i", 0, 10, 0.52), W("was", 50, 120, 0.62)]
+    assert texts(fuse([Reading("a", weak), Reading("b", [])])) == ["was"]
+    kept = fuse([Reading("a", weak), Reading("b", [])], params=FusionParams(null_confidence=0.5))
+    assert texts(kept) == ["i", "was"]
+
+
 def test_a_reading_is_not_weighed_by_its_other_words():
     # No trust factor: "b" reads most of the page badly, but its one confident
     # word beats "a"'s less confident reading of that place.

@@ -48,6 +48,10 @@ SUPPORTED_LANGUAGES = frozenset(_LANGUAGE_CODES.split())
 
 #: Detected lines at least this many times as wide as high are prose, not table cells.
 PROSE_WIDTH = 15.0
+#: Narrower lines are prose too when they are this many times as wide as high and
+#: share both edges with this many neighbours: the lines of a justified column.
+COLUMN_WIDTH = 6.0
+COLUMN_NEIGHBOURS = 2
 
 Point = tuple[float, float]
 Quad = Sequence[Sequence[float]]
@@ -261,11 +265,29 @@ def layout_ids(lines: Sequence[BBox]) -> tuple[list[int], list[int]]:
     one box per column line. Short boxes side by side on one row are table
     cells: they become one line, read left to right. Long boxes (prose, at
     least :data:`PROSE_WIDTH` times as wide as high) keep their own lines, so
-    columns are read one after the other. Lines that stack closely and overlap
+    columns are read one after the other; so do the shorter lines of narrow
+    justified columns (:func:`_justified`) that sit beside another column's
+    lines (a magazine's three columns). Lines that stack closely and overlap
     horizontally form a block (a paragraph, a column, a table).
     """
     n = len(lines)
-    wide = [b.width >= PROSE_WIDTH * max(b.height, 1.0) for b in lines]
+    long = [b.width >= PROSE_WIDTH * max(b.height, 1.0) for b in lines]
+    justified = [_justified(lines, i) for i in range(n)]
+    # A justified line is prose only beside another column's line: next to a label,
+    # a figure's caption or the rest of its own line (a detector that cut a line in
+    # two) it is a cell of its row, as before.
+    wide = [
+        long[i]
+        or (
+            justified[i]
+            and any(
+                (long[k] or justified[k]) and _same_row(lines[i], lines[k])
+                for k in range(n)
+                if k != i
+            )
+        )
+        for i in range(n)
+    ]
     # The short last line of a paragraph is prose too: it sits right under a long one.
     prose = [
         wide[j] or any(wide[i] and _stacked(lines[i], lines[j]) for i in range(n) if i != j)
@@ -275,8 +297,7 @@ def layout_ids(lines: Sequence[BBox]) -> tuple[list[int], list[int]]:
     for j in range(n):
         for i in range(j):
             a, b = lines[i], lines[j]
-            vertical = min(a.y1, b.y1) - max(a.y0, b.y0)
-            if not (prose[i] or prose[j]) and vertical >= 0.5 * min(a.height, b.height):
+            if not (prose[i] or prose[j]) and _same_row(a, b):
                 rows.union(j, i)
     row_of = [rows.find(i) for i in range(n)]
     row_box: dict[int, BBox] = {}
@@ -295,6 +316,33 @@ def layout_ids(lines: Sequence[BBox]) -> tuple[list[int], list[int]]:
         [line_ids.setdefault(r, len(line_ids)) for r in row_of],
         [block_ids.setdefault(block_of[r], len(block_ids)) for r in row_of],
     )
+
+
+def _same_row(a: BBox, b: BBox) -> bool:
+    """Boxes side by side on one row: their heights overlap by half the smaller."""
+    return min(a.y1, b.y1) - max(a.y0, b.y0) >= 0.5 * min(a.height, b.height)
+
+
+def _justified(lines: Sequence[BBox], i: int) -> bool:
+    """Is line ``i`` one of a narrow column of justified prose: at least
+    :data:`COLUMN_WIDTH` times as wide as high, with :data:`COLUMN_NEIGHBOURS` lines
+    within two lines above or below it that start and end where it does (to half a
+    line height)? Such lines are too short for :data:`PROSE_WIDTH` and sit side by
+    side with the next column's lines like table cells, but table cells rarely share
+    both edges with their neighbours above and below."""
+    box = lines[i]
+    h = max(box.height, 1.0)
+    if box.width < COLUMN_WIDTH * h:
+        return False
+    aligned = sum(
+        1
+        for j, other in enumerate(lines)
+        if j != i
+        and abs(other.x0 - box.x0) <= 0.5 * h
+        and abs(other.x1 - box.x1) <= 0.5 * h
+        and abs((other.y0 + other.y1) - (box.y0 + box.y1)) <= 5.0 * h
+    )
+    return aligned >= COLUMN_NEIGHBOURS
 
 
 def _stacked(a: BBox, b: BBox) -> bool:

@@ -112,6 +112,36 @@ def test_layout_reads_prose_columns_one_after_the_other():
     assert block_ids == [0, 1, 0, 1, 0, 1, 2]
 
 
+def test_layout_reads_narrow_justified_columns_one_after_the_other():
+    # A magazine page: three justified columns, each line 10x as wide as high (too
+    # short for PROSE_WIDTH), every row holding one line of each column.
+    h = 40
+    lines = [
+        BBox(x0=x0, y0=row * 48, x1=x0 + 400, y1=row * 48 + h)
+        for row in range(5)
+        for x0 in (0, 450, 900)
+    ]
+    line_ids, block_ids = layout_ids(lines)
+    assert len(set(line_ids)) == 15  # no row is read across the columns
+    assert [block_ids[i] for i in range(0, 15, 3)] == [0] * 5  # left column
+    assert [block_ids[i] for i in range(1, 15, 3)] == [1] * 5
+    assert [block_ids[i] for i in range(2, 15, 3)] == [2] * 5
+
+
+def test_layout_keeps_rows_where_a_justified_column_stands_beside_labels():
+    # A form: labels of every length, values that happen to share both edges; and
+    # lines a detector cut in two at varying places. Both stay rows.
+    h = 20
+    labels = [BBox(x0=0, y0=r * 30, x1=60 + 37 * r, y1=r * 30 + h) for r in range(4)]
+    values = [BBox(x0=300, y0=r * 30, x1=440, y1=r * 30 + h) for r in range(4)]
+    line_ids, _ = layout_ids([*labels, *values])
+    assert line_ids[:4] == line_ids[4:]  # label and value share a line, row by row
+    heads = [BBox(x0=0, y0=r * 30, x1=240, y1=r * 30 + h) for r in range(4)]
+    tails = [BBox(x0=250 + 25 * r, y0=r * 30, x1=520, y1=r * 30 + h) for r in range(4)]
+    line_ids, _ = layout_ids([*heads, *tails])
+    assert line_ids[:4] == line_ids[4:]
+
+
 def test_layout_reads_table_rows_across_cells():
     h = 30
     cells = [
