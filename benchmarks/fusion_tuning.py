@@ -3,11 +3,11 @@
 Reads each tuning page once with a pipeline (the default, or ``--pipeline
 tesseract+cleaner``), keeping the readings it hands to fusion (cached in
 ``--cache``); then fuses them again under a grid of
-:class:`~tair_ocr.fusion.FusionParams` (guard margin, second-opinion margin,
-null confidence) and scores every choice against the primary engine's reading
-alone: CER change per kind, the worst kind of every pipeline first (losses within
+:class:`~tair_ocr.fusion.FusionParams` (guard margin, second-opinion margin, null
+and addition confidence) and scores every choice against the primary engine's
+reading alone: CER change per kind, the worst kind of every pipeline first (losses within
 0.2 pp count as none), then the mean over the default pipeline's kinds, then the
-larger margins and null confidence. The tuning seeds (45 000 and up) are apart
+larger margins and thresholds. The tuning seeds (45 000 and up) are apart
 from training, calibration and every benchmark; no evaluation data is read.
 
     python benchmarks/fusion_tuning.py --pages-per-kind 3 --out /tmp/tuning.md
@@ -161,11 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     grid = itertools.product(
         (0.0, 0.05, 0.1, 0.15, 0.2),  # guard_margin
         (0.05, 0.1, 0.15, 0.2, 0.3, 1.0),  # second_opinion_margin
-        (0.2, 0.3, 0.4, 0.5, 0.55, 0.6),  # null_confidence
+        (0.2, 0.3, 0.4, 0.5),  # null_confidence
+        (0.5, 0.55, 0.6),  # addition_confidence
     )
-    for guard, second, null in grid:
+    for choice in grid:
+        guard, second, null, addition = choice
         params = replace(
-            base, guard_margin=guard, second_opinion_margin=second, null_confidence=null
+            base,
+            guard_margin=guard,
+            second_opinion_margin=second,
+            null_confidence=null,
+            addition_confidence=addition,
         )
         per_kind = replay(pages, params)
         worst = max(per_kind.values())
@@ -174,34 +180,33 @@ def main(argv: list[str] | None = None) -> int:
         default = [v for (pipeline, _), v in per_kind.items() if pipeline == "default"]
         default = default or list(per_kind.values())
         mean = sum(default) / len(default)
-        rows.append((worst, mean, guard, second, null, per_kind))
+        rows.append((worst, mean, choice, per_kind))
     # Losses within the benchmark's tolerance (0.2 pp) rank by the mean alone; among
-    # choices that fuse every page alike, the larger margins and null confidence
-    # (the page's own reading changed least, on evidence the pages cannot tell apart).
-    rows.sort(key=lambda r: (max(r[0], 0.002), round(r[1], 9), -r[2], -r[3], -r[4]))
-    current = next(
-        r
-        for r in rows
-        if (r[2], r[3], r[4])
-        == (base.guard_margin, base.second_opinion_margin, base.null_confidence)
+    # choices that fuse every page alike, the larger margins and thresholds (the
+    # page's own reading changed least, on evidence the pages cannot tell apart).
+    rows.sort(key=lambda r: (max(r[0], 0.002), round(r[1], 9), *(-x for x in r[2])))
+    shipped = (
+        base.guard_margin,
+        base.second_opinion_margin,
+        base.null_confidence,
+        base.addition_confidence,
     )
+    current = next(r for r in rows if r[2] == shipped)
     lines = [
         f"Fusion tuning: {len(pages)} pages, {sum(bool(p['readings']) for p in pages)} fused; "
         "first row: the shipped defaults, then the best 25",
         "",
-        "| guard | second | null | worst kind Δ pp | mean Δ pp | per kind Δ pp |",
-        "|---|---|---|---|---|---|",
+        "| guard | second | null | addition | worst kind Δ pp | mean Δ pp | per kind Δ pp |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for worst, mean, guard, second, null, per_kind in [current, *rows[:25]]:
+    for worst, mean, choice, per_kind in [current, *rows[:25]]:
         kinds_text = ", ".join(
             f"{kind if pipeline == 'default' else f'{pipeline}:{kind}'} {v * 100:+.2f}"
             for (pipeline, kind), v in per_kind.items()
             if abs(v) > 1e-4
         )
-        lines.append(
-            f"| {guard} | {second} | {null} | {worst * 100:+.2f} | {mean * 100:+.3f} "
-            f"| {kinds_text} |"
-        )
+        values = " | ".join(str(x) for x in choice)
+        lines.append(f"| {values} | {worst * 100:+.2f} | {mean * 100:+.3f} | {kinds_text} |")
     print("\n".join(lines))
     if args.out:
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")

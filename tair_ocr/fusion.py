@@ -30,7 +30,8 @@ How words are fused (:func:`fuse`):
    for the whole word.
 4. **No text.** A reading covers the whole page or, for region re-reads, only
    its ``regions``. Where a covering engine saw nothing, a word less likely than
-   ``null_confidence`` is taken for noise; a word every covering reading gives
+   ``null_confidence`` is taken for noise (``addition_confidence`` where the page's
+   own whole reading is the one that saw nothing); a word every covering reading gives
    is never dropped. Only a trustworthy reading's silence counts
    (``silence_trust``): an engine that reads most of a page wrong misses real
    words as often as specks, and a re-read that found nothing where another
@@ -95,10 +96,14 @@ class FusionParams:
     #: Two words are aligned when their intersection covers this share of the smaller box.
     min_overlap: float = 0.5
     #: Where an engine that looked saw nothing, a word less likely right than this
-    #: (a little more than even: the silence is evidence too) is taken for noise and
-    #: dropped. The default pipeline's tuning pages fuse alike from 0.5 to 0.55 and
-    #: lose small print at 0.6; the tuning rule takes the largest of the ties.
-    null_confidence: float = 0.55
+    #: (more likely wrong than right) is taken for noise and dropped.
+    null_confidence: float = 0.5
+    #: ... and a word the page's own whole reading lacks where it looked (a second
+    #: engine's or a restored re-read's addition) must be at least this likely right:
+    #: that reading's silence is the strongest evidence of no text there. The default
+    #: pipeline's tuning pages fuse alike from 0.5 to 0.58 and lose small print at
+    #: 0.6; the tuning rule takes the largest of the ties.
+    addition_confidence: float = 0.55
     #: A reading that only restored pixels give must be this much more likely than
     #: the best reading of the page as loaded to replace it (the guard; with 0, more
     #: likely at all: the calibrated probabilities compare as they are).
@@ -593,8 +598,12 @@ def _fuse_slot(
         and _covers(reading, slot.bbox)
         and (trusted is None or r in trusted)
     ]
-    if silent and probability < params.null_confidence:
-        return []
+    if silent:
+        floor = params.null_confidence
+        if any(not readings[r].restored and readings[r].regions is None for r in silent):
+            floor = max(floor, params.addition_confidence)
+        if probability < floor:
+            return []
     present = {r: cands[r] for r in best.readings}
     winner = _winner(text, present, readings)
     words, text = _layout_words(text, winner, cands, readings, params)

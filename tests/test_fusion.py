@@ -252,13 +252,24 @@ def test_an_engine_that_reads_nothing_drops_only_weak_words():
     # test_a_re_read_that_found_nothing_where_words_are_sure_failed.)
 
 
-def test_silence_outweighs_a_word_barely_more_likely_right_than_wrong():
-    # The silence of an engine that looked is evidence too: a coin-flip word where it
-    # saw nothing is dropped; a word clearly more likely right stays.
-    weak = [W("i", 0, 10, 0.52), W("was", 50, 120, 0.62)]
-    assert texts(fuse([Reading("a", weak), Reading("b", [])])) == ["was"]
-    kept = fuse([Reading("a", weak), Reading("b", [])], params=FusionParams(null_confidence=0.5))
-    assert texts(kept) == ["i", "was"]
+def test_an_addition_must_be_clearly_more_likely_right_than_wrong():
+    # Where the page's own whole reading looked and saw nothing, a word only a
+    # re-read of a region gives is an addition: a coin-flip one is dropped, a word
+    # clearly more likely right stays ...
+    page = Reading("rapidocr", [W("Total", 200, 300, 0.95)], restored=False)
+    region = [BBox(x0=0, y0=90, x1=150, y1=140)]
+    added = [W("i", 0, 10, 0.52), W("was", 50, 120, 0.62)]
+    second = Reading("tesseract", added, restored=False, regions=region)
+    assert texts(fuse([page, second])) == ["was", "Total"]
+    loose = FusionParams(addition_confidence=0.5)
+    assert texts(fuse([page, second], params=loose)) == ["i", "was", "Total"]
+    # ... but a word of the page's own reading that a restored re-read did not see
+    # needs only to be more likely right than wrong.
+    own = Reading("tesseract", [W("freundlichen", 0, 120, 0.52)], restored=False)
+    restored = Reading(
+        "tesseract:restored", [W("Mit", 200, 240, 0.9)], restored=True, regions=region
+    )
+    assert texts(fuse([own, restored])) == ["freundlichen", "Mit"]
 
 
 def test_a_reading_is_not_weighed_by_its_other_words():
