@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -266,13 +267,13 @@ def layout_ids(lines: Sequence[BBox]) -> tuple[list[int], list[int]]:
     cells: they become one line, read left to right. Long boxes (prose, at
     least :data:`PROSE_WIDTH` times as wide as high) keep their own lines, so
     columns are read one after the other; so do the shorter lines of narrow
-    justified columns (:func:`_justified`) that sit beside another column's
+    justified columns (:func:`_justified_lines`) that sit beside another column's
     lines (a magazine's three columns). Lines that stack closely and overlap
     horizontally form a block (a paragraph, a column, a table).
     """
     n = len(lines)
     long = [b.width >= PROSE_WIDTH * max(b.height, 1.0) for b in lines]
-    justified = [_justified(lines, i) for i in range(n)]
+    justified = _justified_lines(lines)
     # A justified line is prose only beside another column's line: next to a label,
     # a figure's caption or the rest of its own line (a detector that cut a line in
     # two) it is a cell of its row, as before.
@@ -323,26 +324,31 @@ def _same_row(a: BBox, b: BBox) -> bool:
     return min(a.y1, b.y1) - max(a.y0, b.y0) >= 0.5 * min(a.height, b.height)
 
 
-def _justified(lines: Sequence[BBox], i: int) -> bool:
-    """Is line ``i`` one of a narrow column of justified prose: at least
+def _justified_lines(lines: Sequence[BBox]) -> list[bool]:
+    """Which lines belong to a narrow column of justified prose: at least
     :data:`COLUMN_WIDTH` times as wide as high, with :data:`COLUMN_NEIGHBOURS` lines
-    within two lines above or below it that start and end where it does (to half a
+    within two lines above or below that start and end where they do (to half a
     line height)? Such lines are too short for :data:`PROSE_WIDTH` and sit side by
     side with the next column's lines like table cells, but table cells rarely share
     both edges with their neighbours above and below."""
-    box = lines[i]
-    h = max(box.height, 1.0)
-    if box.width < COLUMN_WIDTH * h:
-        return False
-    aligned = sum(
-        1
-        for j, other in enumerate(lines)
-        if j != i
-        and abs(other.x0 - box.x0) <= 0.5 * h
-        and abs(other.x1 - box.x1) <= 0.5 * h
-        and abs((other.y0 + other.y1) - (box.y0 + box.y1)) <= 5.0 * h
-    )
-    return aligned >= COLUMN_NEIGHBOURS
+    # Lines by their centre's height, so each looks only at its own neighbourhood.
+    order = sorted(range(len(lines)), key=lambda i: lines[i].y0 + lines[i].y1)
+    centres = [lines[i].y0 + lines[i].y1 for i in order]  # twice the centre
+    out = []
+    for box in lines:
+        h = max(box.height, 1.0)
+        if box.width < COLUMN_WIDTH * h:
+            out.append(False)
+            continue
+        centre = box.y0 + box.y1
+        lo, hi = bisect_left(centres, centre - 5.0 * h), bisect_right(centres, centre + 5.0 * h)
+        aligned = sum(
+            1
+            for other in (lines[order[k]] for k in range(lo, hi))
+            if abs(other.x0 - box.x0) <= 0.5 * h and abs(other.x1 - box.x1) <= 0.5 * h
+        )
+        out.append(aligned - 1 >= COLUMN_NEIGHBOURS)  # the line itself is in its window
+    return out
 
 
 def _stacked(a: BBox, b: BBox) -> bool:
