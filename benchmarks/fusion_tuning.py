@@ -5,10 +5,10 @@ tesseract+cleaner``), keeping the readings it hands to fusion (cached in
 ``--cache``); then fuses them again under a grid of
 :class:`~tair_ocr.fusion.FusionParams` (guard margin, second-opinion margin, null
 and addition confidence) and scores every choice against the primary engine's
-reading alone: CER change per kind, the worst kind of every pipeline first (losses within
-0.2 pp count as none), then the mean over the default pipeline's kinds, then the
-larger margins and thresholds. The tuning seeds (45 000 and up) are apart
-from training, calibration and every benchmark; no evaluation data is read.
+reading alone: CER change per kind, the worst kind of every pipeline first (losses
+within 0.2 pp count as none), then the mean over the default pipeline's kinds, then
+the larger margins and thresholds. The tuning seeds (45 000 and up) are apart from
+training, calibration and every benchmark; no evaluation data is read.
 
     python benchmarks/fusion_tuning.py --pages-per-kind 3 --out /tmp/tuning.md
     python benchmarks/fusion_tuning.py --pipeline tesseract+cleaner --cache /tmp/t.pkl

@@ -471,7 +471,7 @@ def _options(cands: dict[int, _Candidate], readings: Sequence[Reading]) -> list[
         for p in per_engine.values():
             miss *= 1.0 - min(max(p, 0.0), 0.999)
         original = any(not readings[r].restored for r in members)
-        page = any(not readings[r].restored and readings[r].regions is None for r in members)
+        page = any(readings[r].whole_page for r in members)
         options.append(_Option(cands[members[0]].text, members, 1.0 - miss, original, page))
     return _truncations(options)
 
@@ -519,7 +519,7 @@ def _trusted_silences(readings: Sequence[Reading], threshold: float, sure_word: 
             by_engine.setdefault(reading.engine_name, []).extend(reading.words)
     trusted = set()
     for r, reading in enumerate(readings):
-        if not reading.restored and reading.regions is None:
+        if reading.whole_page:
             # The page as loaded, read whole: what anything only other readings
             # add has to beat (the guard), however well it was read.
             trusted.add(r)
@@ -563,7 +563,7 @@ def _fuse_slot(
         for o in options
         if o.page
         for r in o.readings
-        if not readings[r].restored and readings[r].regions is None
+        if readings[r].whole_page
     }
 
     def rank(option: _Option) -> tuple[float, bool, int]:
@@ -600,7 +600,7 @@ def _fuse_slot(
     ]
     if silent:
         floor = params.null_confidence
-        if any(not readings[r].restored and readings[r].regions is None for r in silent):
+        if any(readings[r].whole_page for r in silent):
             floor = max(floor, params.addition_confidence)
         if probability < floor:
             return []

@@ -45,3 +45,9 @@ class Reading:
     @property
     def engine_name(self) -> str:
         return self.engine or self.source.split(":", 1)[0]
+
+    @property
+    def whole_page(self) -> bool:
+        """True for a reading of the whole page as loaded (not restored, no
+        regions): what restoration and second opinions must beat."""
+        return not self.restored and self.regions is None
