@@ -98,6 +98,14 @@ class OcrEngine(Component):
     #: smaller than this that it does not read near-certainly are restored (at a
     #: larger working scale) and read again. 0: the engine copes with small text.
     min_text_height: ClassVar[float] = 0.0
+    #: x-height (pixels) that the engine reads small text at best, when only
+    #: resampling brings it there: where a page's text is smaller and no restorer's
+    #: output reads better for the engine (its calibration), the pipeline enlarges
+    #: the unsure regions to it by plain (bicubic) resampling and lets the engine
+    #: read them again; fusion keeps a re-read word only where it is more likely
+    #: right than the first reading's. 0: never (the engine scales small text
+    #: itself, or reads it no better enlarged).
+    enlarge_to_x_height: ClassVar[float] = 0.0
 
     @abstractmethod
     def recognize(

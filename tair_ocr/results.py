@@ -182,6 +182,9 @@ class RestorationDecision(BaseModel):
     reasons: dict[str, int] = Field(default_factory=dict)
     #: The regions restored and re-read, in page pixels.
     regions: list[BBox] = Field(default_factory=list)
+    #: Engines that re-read the regions enlarged by resampling (text too small for
+    #: them, and no restored output they read better) -> the factor.
+    enlarged: dict[str, float] = Field(default_factory=dict)
 
 
 class ExistingTextRecord(BaseModel):

@@ -373,6 +373,114 @@ def test_fusion_off_keeps_the_reading_order_around_a_reread_region():
     )
 
 
+class SmallPrintEngine(BlobEngine):
+    """A blob engine that reads small text better enlarged: images at least
+    ``enlarged_from`` px high are read with ``enlarged_script``."""
+
+    enlarge_to_x_height = 16.0
+
+    def __init__(self, name, script, enlarged_script, enlarged_from=150):
+        super().__init__(name, script)
+        self.enlarged_script, self.enlarged_from = enlarged_script, enlarged_from
+
+    def recognize(self, image, *, languages, dpi, timeout=None):
+        if image.height >= self.enlarged_from:
+            plain, self.script = self.script, self.enlarged_script
+            try:
+                return super().recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+            finally:
+                self.script = plain
+        return super().recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+
+
+def small_print_page() -> Image.Image:
+    """A blob page with a line of small print under the blobs: 5×10-px strokes that
+    no blob engine reads (wrong shape), for the text size the page is measured by."""
+    image = blob_page()
+    draw = ImageDraw.Draw(image)
+    for x in range(10, 390, 12):
+        draw.rectangle((x, 75, x + 4, 84), fill="black")
+    return image
+
+
+def _no_restored_rereads(monkeypatch):
+    # What the calibration says of the cleaner's enlarged output for rapidocr: no
+    # engine reads it better than the page as loaded.
+    monkeypatch.setattr(Pipeline, "_rereaders", lambda self, always, scale: [])
+
+
+def test_small_text_no_restorer_helps_is_reread_enlarged(monkeypatch):
+    _no_restored_rereads(monkeypatch)
+    from tair_ocr.page_analysis import PageAnalysis
+
+    x_height = PageAnalysis(small_print_page()).text_size.x_height
+    factor = SmallPrintEngine.enlarge_to_x_height / x_height
+    assert 2 <= factor < 4  # small for this engine, and within the enlargement cap
+    engine = SmallPrintEngine("small", UNSURE_IS, {**SURE, "is": ("is", 0.9)})
+    restorer = CountingCopy()
+    seen = []
+
+    class Recorder:
+        @hookimpl(tryfirst=True)
+        def fuse_readings(self, readings, mode):
+            seen.extend(readings)
+
+    pipeline = blob_pipeline(engine, restorer, hooks=[Recorder()], restorer="counting-copy")
+    page = pipeline.run(small_print_page()).pages[0]
+    assert page.ok, page.error
+    decision = page.decision
+    assert decision.reasons.get("low_confidence") == 1 and decision.regions
+    assert decision.enlarged == {"small": pytest.approx(factor, abs=1e-3)}
+    assert restorer.tiles == 0 and decision.tiles_restored == 0  # resampled, not restored
+    # The page as loaded, then the crop around the region, enlarged by the factor.
+    (region,) = decision.regions
+    assert engine.images[0] == (400, 100) and len(engine.images) == 2
+    assert engine.images[1][0] >= (region.x1 - region.x0) * factor - 1
+    assert "ocr:small:enlarged" in page.timings
+    (reread,) = [r for r in seen if r.restored]
+    assert reread.source == "small:enlarged" and reread.engine_name == "small"
+    assert reread.regions == decision.regions
+    # Its words are mapped back to the page's pixels.
+    x0, x1 = BLOB_BOXES["is"]
+    (is_word,) = [w for w in reread.words if w.text == "is"]
+    assert is_word.bbox.x0 == pytest.approx(x0, abs=1) and is_word.bbox.x1 == pytest.approx(
+        x1, abs=1
+    )
+    assert is_word.bbox.y0 == pytest.approx(30, abs=1)
+    # More likely right enlarged: the enlarged reading wins "is".
+    words = {w.text: w for w in page.words()}
+    assert list(words) == ["Fusion", "is", "here"]
+    assert words["is"].confidence > 0.8
+
+
+def test_an_enlarged_reread_less_sure_than_the_first_reading_loses(monkeypatch):
+    _no_restored_rereads(monkeypatch)
+    first = {**SURE, "is": ("is", 0.45)}
+    engine = SmallPrintEngine("small", first, {**SURE, "is": ("1s", 0.3)})
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
+    page = pipeline.run(small_print_page())
+    page = page.pages[0]
+    assert page.ok, page.error
+    assert page.decision.enlarged and len(engine.images) == 2
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+
+
+def test_no_enlarged_reread_without_restoration_or_for_readable_text(monkeypatch):
+    _no_restored_rereads(monkeypatch)
+    enlarged = {**SURE, "is": ("is", 0.9)}
+    # --restore never: the page as loaded only.
+    engine = SmallPrintEngine("small", UNSURE_IS, enlarged)
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy", restore="never")
+    assert pipeline.run(small_print_page()).pages[0].ok and len(engine.images) == 1
+    # Text nearly as large as the engine wants it (7 px of 10): a re-read would
+    # cost a detector run per region for nothing measurable.
+    engine = SmallPrintEngine("small", UNSURE_IS, enlarged)
+    engine.enlarge_to_x_height = 10.0  # type: ignore[misc]
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
+    page = pipeline.run(small_print_page())
+    assert page.pages[0].decision.enlarged == {} and len(engine.images) == 1
+
+
 def test_restore_never_with_a_fixed_scale_resamples_without_restoring():
     # --restore never --scale 2: the engines read the page enlarged, and the
     # restorer (selected, but told never to run) restores nothing.
