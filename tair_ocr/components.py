@@ -99,13 +99,19 @@ class OcrEngine(Component):
     #: larger working scale) and read again. 0: the engine copes with small text.
     min_text_height: ClassVar[float] = 0.0
     #: x-height (pixels) that the engine reads small text at best, when only
-    #: resampling brings it there: where a page's text is smaller and no restorer's
-    #: output reads better for the engine (its calibration), the pipeline enlarges
-    #: the unsure regions to it by plain (bicubic) resampling and lets the engine
-    #: read them again; fusion keeps a re-read word only where it is more likely
-    #: right than the first reading's. 0: never (the engine scales small text
-    #: itself, or reads it no better enlarged).
+    #: resampling brings it there: where a page's text is at most half as high, no
+    #: restorer's output reads better for the engine (its calibration) and the
+    #: engine's reading of the page as loaded collapsed (below
+    #: :attr:`enlarge_below_quality`), the pipeline enlarges the unsure regions to
+    #: it by plain (bicubic) resampling and lets the engine read them again; fusion
+    #: keeps a re-read word only where it is more likely right than the first
+    #: reading's. 0: never (the engine scales small text itself, or reads it no
+    #: better enlarged).
     enlarge_to_x_height: ClassVar[float] = 0.0
+    #: The page quality (:func:`tair_ocr.calibration.page_quality`: the median raw
+    #: score of the engine's reading of the whole page) below which that reading
+    #: has collapsed, for :attr:`enlarge_to_x_height`. 1: any reading.
+    enlarge_below_quality: ClassVar[float] = 1.0
 
     @abstractmethod
     def recognize(

@@ -22,7 +22,13 @@ import numpy as np
 from PIL import Image
 
 from tair_ocr._version import __version__
-from tair_ocr.calibration import calibrate_words, load_calibration, restored_condition
+from tair_ocr.calibration import (
+    calibrate_words,
+    load_calibration,
+    page_quality,
+    raw_score,
+    restored_condition,
+)
 from tair_ocr.components import (
     LoadedDocument,
     Loader,
@@ -856,8 +862,10 @@ class Pipeline:
     def _read_enlarged(self, pending: PendingRestoration, result: PageResult) -> None:
         """Small text, re-read enlarged: an engine that re-reads no restored output
         of this page (not among ``pending.rereaders``) but reads small text better
-        enlarged (:attr:`OcrEngine.enlarge_to_x_height`) re-reads the unsure regions
-        of the page as loaded resampled to that x-height. The reading is guarded
+        enlarged (:attr:`OcrEngine.enlarge_to_x_height`), and whose reading of the
+        page as loaded collapsed (:attr:`OcrEngine.enlarge_below_quality`), re-reads
+        the unsure regions of the page as loaded resampled to that x-height. The
+        reading is guarded
         like a restored one: a word of it wins only where it is more likely right
         than the first reading's (resampling adds no detail, so the engine's scores
         keep their meaning: the page-as-loaded calibration)."""
@@ -874,6 +882,13 @@ class Pipeline:
             factor = min(engine.enlarge_to_x_height / text.x_height, MAX_AUTO_SCALE, limit)
             if factor < MIN_ENLARGEMENT:
                 continue
+            first = next(
+                (r for r in pending.readings if r.whole_page and r.engine_name == engine.name),
+                None,
+            )
+            quality = first and page_quality([raw_score(w) for w in first.words])
+            if quality is None or quality >= engine.enlarge_below_quality:
+                continue  # read well enough as loaded (or never read whole)
             try:
                 words = self._read_regions(
                     engine,

@@ -378,6 +378,7 @@ class SmallPrintEngine(BlobEngine):
     ``enlarged_from`` px high are read with ``enlarged_script``."""
 
     enlarge_to_x_height = 16.0
+    enlarge_below_quality = 0.9
 
     def __init__(self, name, script, enlarged_script, enlarged_from=150):
         super().__init__(name, script)
@@ -403,6 +404,10 @@ def small_print_page() -> Image.Image:
     return image
 
 
+#: A first reading that collapsed: its median score is under 0.9.
+COLLAPSED = {"Fusion": ("Fusion", 0.6), "is": ("is", 0.3), "here": ("here", 0.95)}
+
+
 def _no_restored_rereads(monkeypatch):
     # What the calibration says of the cleaner's enlarged output for rapidocr: no
     # engine reads it better than the page as loaded.
@@ -416,7 +421,7 @@ def test_small_text_no_restorer_helps_is_reread_enlarged(monkeypatch):
     x_height = PageAnalysis(small_print_page()).text_size.x_height
     factor = SmallPrintEngine.enlarge_to_x_height / x_height
     assert 2 <= factor < 4  # small for this engine, and within the enlargement cap
-    engine = SmallPrintEngine("small", UNSURE_IS, {**SURE, "is": ("is", 0.9)})
+    engine = SmallPrintEngine("small", COLLAPSED, {**SURE, "is": ("is", 0.9)})
     restorer = CountingCopy()
     seen = []
 
@@ -455,8 +460,8 @@ def test_small_text_no_restorer_helps_is_reread_enlarged(monkeypatch):
 
 def test_an_enlarged_reread_less_sure_than_the_first_reading_loses(monkeypatch):
     _no_restored_rereads(monkeypatch)
-    first = {**SURE, "is": ("is", 0.45)}
-    engine = SmallPrintEngine("small", first, {**SURE, "is": ("1s", 0.3)})
+    first = {**COLLAPSED, "is": ("is", 0.45)}
+    engine = SmallPrintEngine("small", first, {**COLLAPSED, "is": ("1s", 0.3)})
     pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
     page = pipeline.run(small_print_page())
     page = page.pages[0]
@@ -465,20 +470,27 @@ def test_an_enlarged_reread_less_sure_than_the_first_reading_loses(monkeypatch):
     assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
 
 
-def test_no_enlarged_reread_without_restoration_or_for_readable_text(monkeypatch):
+def test_no_enlarged_reread_without_restoration_readable_text_or_a_good_reading(monkeypatch):
     _no_restored_rereads(monkeypatch)
     enlarged = {**SURE, "is": ("is", 0.9)}
     # --restore never: the page as loaded only.
-    engine = SmallPrintEngine("small", UNSURE_IS, enlarged)
+    engine = SmallPrintEngine("small", COLLAPSED, enlarged)
     pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy", restore="never")
     assert pipeline.run(small_print_page()).pages[0].ok and len(engine.images) == 1
     # Text nearly as large as the engine wants it (7 px of 10): a re-read would
     # cost a detector run per region for nothing measurable.
-    engine = SmallPrintEngine("small", UNSURE_IS, enlarged)
+    engine = SmallPrintEngine("small", COLLAPSED, enlarged)
     engine.enlarge_to_x_height = 10.0  # type: ignore[misc]
     pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
     page = pipeline.run(small_print_page())
     assert page.pages[0].decision.enlarged == {} and len(engine.images) == 1
+    # Small enough, but the page as loaded read well (median score 0.95): only its
+    # unsure word is unsure, and enlarged re-reads there only swap misreads.
+    engine = SmallPrintEngine("small", UNSURE_IS, enlarged)
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
+    page = pipeline.run(small_print_page()).pages[0]
+    assert page.decision.regions and page.decision.enlarged == {}
+    assert len(engine.images) == 1
 
 
 def test_restore_never_with_a_fixed_scale_resamples_without_restoring():

@@ -56,6 +56,7 @@ __all__ = [
     "data_path",
     "load_calibration",
     "page_quality",
+    "raw_score",
     "read_calibrations",
     "restored_condition",
 ]
@@ -346,7 +347,9 @@ def restored_condition(scale: float) -> str:
     return "restored-enlarged" if scale > ENLARGED_SCALE else "restored"
 
 
-def _raw(word: Word) -> float:
+def raw_score(word: Word) -> float:
+    """The engine's own score of ``word``: its ``raw_confidence`` once calibrated,
+    else its ``confidence``."""
     return word.confidence if word.raw_confidence is None else word.raw_confidence
 
 
@@ -374,10 +377,10 @@ def calibrate_words(
     calibration = load_calibration(engine, condition, restorer)
     if calibration is None:
         return list(words)
-    quality = page_quality([_raw(w) for w in words])
+    quality = page_quality([raw_score(w) for w in words])
     out = []
     for word in words:
-        raw = _raw(word)
+        raw = raw_score(word)
         probability = calibration.probability(raw, word.text, quality)
         out.append(word.model_copy(update={"confidence": probability, "raw_confidence": raw}))
     return out
