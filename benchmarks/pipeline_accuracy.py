@@ -128,6 +128,8 @@ class Record:
     tiles_restored: int = 0
     #: Why regions were restored (``PageResult.decision.reasons``), summed over pages.
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Pages whose unsure regions an engine re-read enlarged (``decision.enlarged``).
+    enlarged: int = 0
     engine: str = ""
     restorer: str = ""
     error: str | None = None
@@ -219,6 +221,7 @@ def _collect(result: Any, record: Record) -> None:
             record.tiles_restored += decision.tiles_restored
             for reason, count in decision.reasons.items():
                 record.reasons[reason] = record.reasons.get(reason, 0) + count
+            record.enlarged += bool(getattr(decision, "enlarged", None))
         else:
             restored = _restored_tiles(page.counters)
             record.tiles_restored += restored
@@ -388,7 +391,8 @@ def speed_report(records: Sequence[Record], names: Sequence[str]) -> list[str]:
 
 
 def decision_report(records: Sequence[Record], scenario: str = "default") -> list[str]:
-    """Per group: how many tiles the default pipeline considered and restored, and why."""
+    """Per group: how many tiles the default pipeline considered and restored, and why;
+    on how many pages an engine re-read the unsure regions enlarged."""
     mine = [r for r in records if r.scenario == scenario]
     if not mine:
         return []
@@ -406,10 +410,18 @@ def decision_report(records: Sequence[Record], scenario: str = "default") -> lis
                     str(len(rs)),
                     f"{statistics.fmean(r.tiles_considered for r in rs):.1f}",
                     f"{statistics.fmean(r.tiles_restored for r in rs):.1f}",
+                    str(sum(r.enlarged for r in rs)),
                     ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "–",
                 ]
             )
-    header = ["group", "pages", "tiles considered/page", "tiles restored/page", "reasons"]
+    header = [
+        "group",
+        "pages",
+        "tiles considered/page",
+        "tiles restored/page",
+        "pages re-read enlarged",
+        "reasons",
+    ]
     return [f"### Restoration in `{scenario}`", "", *_table(header, rows), ""]
 
 

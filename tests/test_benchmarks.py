@@ -95,6 +95,29 @@ def test_report_has_every_scenario_per_group() -> None:
     assert "### Restoration in `default`" in text
 
 
+def test_decision_report_counts_pages_reread_enlarged() -> None:
+    def record(item: str, enlarged: int, reasons: dict[str, int]) -> pa.Record:
+        return pa.Record(
+            "synthetic",
+            "lowres_jpeg",
+            item,
+            "default",
+            tiles_considered=2,
+            enlarged=enlarged,
+            reasons=reasons,
+        )
+
+    records = [
+        record("1", 1, {"low_confidence": 3, "no_engine_gains": 1}),
+        record("2", 0, {"low_confidence": 1}),
+        record("3", 1, {"unread_ink": 2}),
+    ]
+    text = "\n".join(pa.decision_report(records))
+    assert "pages re-read enlarged" in text
+    row = "| lowres_jpeg | 3 | 2.0 | 0.0 | 2 | low_confidence 4, no_engine_gains 1, unread_ink 2 |"
+    assert row in text
+
+
 @pytest.mark.shared_data("data/dev")
 def test_dev_tasks_take_n_per_dataset() -> None:
     notes: list[str] = []
