@@ -97,6 +97,12 @@ ENLARGED_SOURCE = "enlarged"
 #: 6-8 px read alike, or worse, enlarged to 10 px) and costs a detector run per
 #: region; text of 5 px and less reads much better enlarged.
 MIN_ENLARGEMENT = 2.0
+#: ... and the most pixels a page enlarged for a re-read may have: RapidOCR took
+#: 2.4-4 s per enlarged megapixel on two cores (the synthetic benchmark's three
+#: enlarged pages), and a 12-Mpx phone photo of tiny print enlarged 2.5× would hold
+#: 75 Mpx. A page that cannot reach :data:`MIN_ENLARGEMENT` within it is not
+#: re-read enlarged.
+MAX_ENLARGED_PIXELS = 16_000_000
 
 #: The document warning of a run whose every page failed: it writes no outputs
 #: (an existing output is kept).
@@ -869,13 +875,11 @@ class Pipeline:
         like a restored one: a word of it wins only where it is more likely right
         than the first reading's (resampling adds no detail, so the engine's scores
         keep their meaning: the page-as-loaded calibration)."""
-        from tair_ocr.restoration import MAX_RESTORED_PIXELS
-
         text = pending.analysis.text_size if pending.analysis is not None else None
         if text is None or not text.found or text.x_height <= 0:
             return
         page = pending.page
-        limit = (MAX_RESTORED_PIXELS / max(1, page.width * page.height)) ** 0.5
+        limit = (MAX_ENLARGED_PIXELS / max(1, page.width * page.height)) ** 0.5
         for engine in self.engines:
             if engine.name in pending.rereaders or engine.enlarge_to_x_height <= 0:
                 continue

@@ -484,6 +484,15 @@ def test_no_enlarged_reread_without_restoration_readable_text_or_a_good_reading(
     pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
     page = pipeline.run(small_print_page())
     assert page.pages[0].decision.enlarged == {} and len(engine.images) == 1
+    # Small enough, but the page is too large to enlarge 2× within the pixel budget.
+    monkeypatch.setattr("tair_ocr.pipeline.MAX_ENLARGED_PIXELS", 3.9 * 400 * 100)
+    engine = SmallPrintEngine("small", COLLAPSED, enlarged)
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
+    page = pipeline.run(small_print_page()).pages[0]
+    assert page.decision.regions and page.decision.enlarged == {}
+    assert len(engine.images) == 1
+    monkeypatch.undo()
+    _no_restored_rereads(monkeypatch)
     # Small enough, but the page as loaded read well (median score 0.95): only its
     # unsure word is unsure, and enlarged re-reads there only swap misreads.
     engine = SmallPrintEngine("small", UNSURE_IS, enlarged)
