@@ -221,7 +221,7 @@ def _collect(result: Any, record: Record) -> None:
             record.tiles_restored += decision.tiles_restored
             for reason, count in decision.reasons.items():
                 record.reasons[reason] = record.reasons.get(reason, 0) + count
-            record.enlarged += bool(getattr(decision, "enlarged", None))
+            record.enlarged += bool(decision.enlarged)
         else:
             restored = _restored_tiles(page.counters)
             record.tiles_restored += restored

@@ -97,11 +97,11 @@ ENLARGED_SOURCE = "enlarged"
 #: 6-8 px read alike, or worse, enlarged to 10 px) and costs a detector run per
 #: region; text of 5 px and less reads much better enlarged.
 MIN_ENLARGEMENT = 2.0
-#: ... and the most pixels a page enlarged for a re-read may have: RapidOCR took
-#: 2.4-4 s per enlarged megapixel on two cores (the synthetic benchmark's three
-#: enlarged pages), and a 12-Mpx phone photo of tiny print enlarged 2.5× would hold
-#: 75 Mpx. A page that cannot reach :data:`MIN_ENLARGEMENT` within it is not
-#: re-read enlarged.
+#: ... and the most pixels a page enlarged for a re-read may have: the synthetic
+#: benchmark's three enlarged pages took 2.4-4 s more than RapidOCR alone per
+#: enlarged megapixel (two cores, shared with another run), and a 12-Mpx phone photo
+#: of tiny print enlarged 2.5× would hold 75 Mpx. A page that cannot reach
+#: :data:`MIN_ENLARGEMENT` within it is not re-read enlarged.
 MAX_ENLARGED_PIXELS = 16_000_000
 
 #: The document warning of a run whose every page failed: it writes no outputs
@@ -871,10 +871,9 @@ class Pipeline:
         enlarged (:attr:`OcrEngine.enlarge_to_x_height`), and whose reading of the
         page as loaded collapsed (:attr:`OcrEngine.enlarge_below_quality`), re-reads
         the unsure regions of the page as loaded resampled to that x-height. The
-        reading is guarded
-        like a restored one: a word of it wins only where it is more likely right
-        than the first reading's (resampling adds no detail, so the engine's scores
-        keep their meaning: the page-as-loaded calibration)."""
+        reading is guarded like a restored one: a word of it wins only where it is
+        more likely right than the first reading's (resampling adds no detail, so
+        the engine's scores keep their meaning: the page-as-loaded calibration)."""
         text = pending.analysis.text_size if pending.analysis is not None else None
         if text is None or not text.found or text.x_height <= 0:
             return
@@ -890,9 +889,11 @@ class Pipeline:
                 (r for r in pending.readings if r.whole_page and r.engine_name == engine.name),
                 None,
             )
-            quality = first and page_quality([raw_score(w) for w in first.words])
+            if first is None:
+                continue  # never read whole: no evidence that its reading collapsed
+            quality = page_quality([raw_score(w) for w in first.words])
             if quality is None or quality >= engine.enlarge_below_quality:
-                continue  # read well enough as loaded (or never read whole)
+                continue  # read well enough as loaded
             try:
                 words = self._read_regions(
                     engine,
@@ -1009,12 +1010,11 @@ class Pipeline:
                 else page.transformed(page.image.crop((x0, y0, x1, y1)), Affine.translation(x0, y0))
             )
             inside = [region if whole else Affine.translation(-x0, -y0).box(region)]
+            label = engine.name if condition == "original" else f"{engine.name}:{condition}"
             if scale != 1.0:
                 image, back = resample(crop.image, scale)
                 crop = crop.transformed(image, back)
                 inside = [back.inverse().box(inside[0])]
-            label = engine.name if condition == "original" else f"{engine.name}:{condition}"
-            if scale != 1.0:
                 label = f"{label}:{ENLARGED_SOURCE}"
             found = self._recognize_image(
                 engine,

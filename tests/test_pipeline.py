@@ -409,9 +409,23 @@ COLLAPSED = {"Fusion": ("Fusion", 0.6), "is": ("is", 0.3), "here": ("here", 0.95
 
 
 def _no_restored_rereads(monkeypatch):
-    # What the calibration says of the cleaner's enlarged output for rapidocr: no
-    # engine reads it better than the page as loaded.
+    # What the calibration says of the cleaner's enlarged output for rapidocr (see
+    # the next test): no engine reads it better than the page as loaded.
     monkeypatch.setattr(Pipeline, "_rereaders", lambda self, always, scale: [])
+
+
+def test_shipped_calibration_keeps_rapidocr_off_the_cleaners_enlarged_output():
+    # The real decision on the shipped data, for a pipeline led by rapidocr with the
+    # cleaner: sharpened regions are re-read, enlarged ones are not (they are what
+    # the enlarged re-read by resampling is for).
+    from types import SimpleNamespace
+
+    pipeline = SimpleNamespace(
+        engines=[SimpleNamespace(name="rapidocr")], restorer=SimpleNamespace(name="cleaner")
+    )
+    assert [e.name for e in Pipeline._rereaders(pipeline, False, 1.0)] == ["rapidocr"]
+    assert Pipeline._rereaders(pipeline, False, 2.5) == []
+    assert [e.name for e in Pipeline._rereaders(pipeline, True, 2.5)] == ["rapidocr"]
 
 
 def test_small_text_no_restorer_helps_is_reread_enlarged(monkeypatch):

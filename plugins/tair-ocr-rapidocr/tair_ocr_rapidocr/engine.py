@@ -82,12 +82,12 @@ class RapidOcrEngine(OcrEngine):
     # The recognizer reads each detected line scaled to 48 px high from the pixels
     # it was given (bilinear): a line of 4-px x-height comes out a blur. Enlarged
     # first (bicubic) it reads better: the default pipeline's CER on the six 60-dpi
-    # JPEG tuning pages (x-height 4-5 px) went 45.5 -> 39.9 % with the unsure
-    # regions re-read enlarged to a 10-px x-height (40.7 % at 8 px and at 13 px).
-    # The gains were all on pages whose first reading had collapsed (median raw
-    # score 0.60-0.83: -24.8, -8.0, -1.1 and +0.8 pp); above 0.9 the re-read only
-    # swapped misreads (six pages, +0.1 to +0.8 pp; a motion-blurred 300-dpi receipt
-    # that measured 5 px, +2.8 pp).
+    # JPEG tuning pages (x-height 4-5 px) went 45.5 -> 39.8 % with the unsure
+    # regions re-read enlarged to a 10-px x-height (before the collapse gate: 39.9 %
+    # at 10 px, 40.7 % at 8 px and at 13 px). The gains were all on tuning pages
+    # whose first reading had collapsed (median raw score 0.60-0.83: -24.8, -8.0,
+    # -1.1 and +0.8 pp); above 0.9 the re-read only swapped misreads (six pages,
+    # +0.1 to +0.8 pp).
     enlarge_to_x_height: ClassVar[float] = 10.0
     enlarge_below_quality: ClassVar[float] = 0.9
     #: ``--rapidocr-threads`` / ``options={"rapidocr": {"threads": 2}}``.
