@@ -28,7 +28,9 @@ What it holds (all in pixels and gray levels of ``image``):
   (:func:`tair_ocr.working_scale.estimate_text_size`);
 * :attr:`~PageAnalysis.background`: the median gray level and the noise around it,
   what the blank-tile detector (:class:`tair_ocr.tiling.BlankDetector`) compares
-  tiles with.
+  tiles with;
+* :attr:`~PageAnalysis.motion_blur`: the camera shake the page shows, if any
+  (:func:`tair_ocr.motion_blur.estimate_motion_blur`).
 
 The measurements are kept without a lock: one page is worked on by one thread at a
 time, and two threads that ask at once only compute the same value twice.
@@ -44,6 +46,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 import numpy as np
 from PIL import Image
 
+from tair_ocr.motion_blur import MotionBlur, estimate_motion_blur
 from tair_ocr.working_scale import (
     InkLevels,
     TextSize,
@@ -186,6 +189,12 @@ class PageAnalysis:
         level = histogram_median(histogram)
         spread = np.bincount(np.abs(np.arange(256) - level), histogram, minlength=256)
         return Background(level=float(level), noise=1.4826 * histogram_median(spread))
+
+    @_measured
+    def motion_blur(self) -> MotionBlur | None:
+        """The linear motion blur of :attr:`gray` (camera shake), or None:
+        :func:`tair_ocr.motion_blur.estimate_motion_blur`."""
+        return estimate_motion_blur(self.gray)
 
     def pixels(self) -> np.ndarray:
         """The image as an H×W×C uint8 array: C = 3 for an RGB image or array (a new

@@ -50,6 +50,7 @@ from tair_ocr.filters.perspective import PerspectiveFilter, judge
 from tair_ocr.fusion import assign_layout, fusion_counters
 from tair_ocr.geometry import Affine, map_word
 from tair_ocr.layout import build_blocks
+from tair_ocr.motion_blur import deblur_image
 from tair_ocr.outputs import atomic_destination, plan_outputs, refuse_existing
 from tair_ocr.page import Page
 from tair_ocr.page_analysis import PageAnalysis
@@ -66,6 +67,7 @@ from tair_ocr.results import (
     ExistingTextRecord,
     Line,
     LoadedSource,
+    MotionBlurCorrection,
     PageError,
     PageGeometry,
     PageResult,
@@ -103,6 +105,10 @@ MIN_ENLARGEMENT = 2.0
 #: of tiny print enlarged 2.5× would hold 75 Mpx. A page that cannot reach
 #: :data:`MIN_ENLARGEMENT` within it is not re-read enlarged.
 MAX_ENLARGED_PIXELS = 16_000_000
+
+#: The timing label suffix of the primary engine's reading of a motion-blurred page
+#: deconvolved (``"ocr:rapidocr:deblurred"``; see :meth:`Pipeline._deblurred`).
+DEBLURRED_SOURCE = "deblurred"
 
 #: The document warning of a run whose every page failed: it writes no outputs
 #: (an existing output is kept).
@@ -669,6 +675,12 @@ class Pipeline:
             first = self._recognize_image(
                 primary, page.image, page.working_dpi, result, primary.name
             )
+        deblurring = None
+        if restoring:
+            deblurring, deblurred = self._deblurred(page, analysis, first, result)
+            if deblurred is not None:
+                page, first = deblurred
+                analysis = PageAnalysis(page.image)
         readings = [Reading(primary.name, [_to_original(w, page) for w in first], restored=False)]
         if s.fusion == "off":
             others = []
@@ -692,6 +704,7 @@ class Pipeline:
             mode=s.restore if restoring else "never",
             reasons=dict(decision.reasons),
             regions=original_regions,
+            deblurred=deblurring,
         )
         if restoring:
             result.decision = record
@@ -917,6 +930,40 @@ class Pipeline:
                 )
             )
             pending.record.enlarged[engine.name] = round(factor, 3)
+
+    def _deblurred(
+        self, page: Page, analysis: PageAnalysis, first: list[Word], result: PageResult
+    ) -> tuple[MotionBlurCorrection | None, tuple[Page, list[Word]] | None]:
+        """Camera shake, undone: where the page's analysis finds a linear motion blur
+        (:attr:`PageAnalysis.motion_blur`), the page deconvolved with the blur
+        measured on it (:func:`tair_ocr.motion_blur.deblur_image`) and the primary
+        engine's reading of it, when that reads better than the page as loaded
+        (the perspective guard's test, strict:
+        :func:`~tair_ocr.filters.perspective.judge`). The page is then read,
+        decided on and restored deconvolved, as a deskewed page is read level.
+        Returns what was found (None: no blur) and the page and reading to go on
+        with (None: the page as loaded)."""
+        with _timed(result, "deblur"):
+            blur = analysis.motion_blur
+            if blur is None:
+                return None, None
+            image = deblur_image(page.image, blur)
+        primary = self.engines[0]
+        words = self._recognize_image(
+            primary, image, page.working_dpi, result, f"{primary.name}:{DEBLURRED_SOURCE}"
+        )
+        keep, why, scores = judge(words, first, strict=True)
+        correction = MotionBlurCorrection(
+            length=round(blur.length, 2),
+            angle=round(blur.angle, 1),
+            strength=round(blur.strength, 1),
+            status="kept" if keep else "rejected",
+            reason=why,
+            scores=scores,
+        )
+        if not keep:
+            return correction, None
+        return correction, (page.transformed(image, Affine.identity()), words)
 
     def _rereaders(self, always: bool, scale: float) -> list[OcrEngine]:
         """The engines that re-read restored regions: all of them with ``--restore

@@ -167,6 +167,26 @@ class Block(BaseModel):
         return "\n".join(line.text for line in self.lines)
 
 
+class MotionBlurCorrection(BaseModel):
+    """The linear motion blur (camera shake) found on a page, and whether the page was
+    read deconvolved (see :mod:`tair_ocr.motion_blur`)."""
+
+    #: Length of the motion in pixels of the page as read, and its direction in
+    #: degrees counter-clockwise from the x axis.
+    length: float
+    angle: float
+    #: How clearly the page's spectrum shows it (a robust z-score; found from 60).
+    strength: float
+    #: ``kept`` (the page was read deconvolved) or ``rejected`` (the page as loaded
+    #: reads better: it was read as loaded).
+    status: str
+    #: Why, in words (the guard's counts).
+    reason: str = ""
+    #: The guard's scores, as for the perspective correction
+    #: (:attr:`PerspectiveCorrection.scores`; "corrected" is the deconvolved page).
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
 class RestorationDecision(BaseModel):
     """What the *decide* step chose for one page, and why (read first, restore
     only where the reading is unsure)."""
@@ -185,6 +205,9 @@ class RestorationDecision(BaseModel):
     #: Engines that re-read the regions enlarged by resampling (text too small for
     #: them, and no restored output they read better) -> the factor.
     enlarged: dict[str, float] = Field(default_factory=dict)
+    #: The camera shake found on the page and whether the page was read
+    #: deconvolved (None: no motion blur found).
+    deblurred: MotionBlurCorrection | None = None
 
 
 class ExistingTextRecord(BaseModel):

@@ -516,6 +516,103 @@ def test_no_enlarged_reread_without_restoration_readable_text_or_a_good_reading(
     assert len(engine.images) == 1
 
 
+class ShakyEngine(BlobEngine):
+    """A blob engine that misreads motion-blurred blobs: images whose sharpest
+    horizontal step is under 60 gray levels are read with ``blurred_script``."""
+
+    def __init__(self, name, script, blurred_script):
+        super().__init__(name, script)
+        self.blurred_script = blurred_script
+
+    def recognize(self, image, *, languages, dpi, timeout=None):
+        gray = np.asarray(image.convert("L")).astype(int)
+        if np.abs(np.diff(gray, axis=1)).max() >= 60:
+            return super().recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+        sharp, self.script = self.script, self.blurred_script
+        try:
+            return super().recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+        finally:
+            self.script = sharp
+
+
+#: How a shaky engine misreads the blurred blobs: nothing sure.
+SHAKEN = {"Fusion": ("Fusi0n", 0.3), "is": ("1s", 0.3), "here": ("hene", 0.3)}
+#: The camera shake of :func:`shaken_blob_page`.
+SHAKE = (12.0, 0.0)
+
+
+def shaken_blob_page() -> Image.Image:
+    """The blob page, smeared horizontally by 12 px (a camera shake)."""
+    from tair_ocr.motion_blur import motion_kernel
+
+    gray = np.asarray(blob_page().convert("L"), dtype=np.float32)
+    smeared = ndimage.convolve(gray, motion_kernel(*SHAKE), mode="reflect")
+    return Image.fromarray(np.clip(smeared + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def _shaken(monkeypatch, found=True):
+    # The blob page is too small for the estimate's patches (tests/test_motion_blur.py
+    # measures it on text-like pages): the analysis reports the shake it was made with.
+    from tair_ocr.motion_blur import MotionBlur
+    from tair_ocr.page_analysis import PageAnalysis
+
+    blur = MotionBlur(*SHAKE, strength=100.0) if found else None
+    monkeypatch.setattr(PageAnalysis, "motion_blur", property(lambda self: blur))
+
+
+def test_a_motion_blurred_page_is_read_deconvolved(monkeypatch):
+    _shaken(monkeypatch)
+    engine, restorer = ShakyEngine("shaky", SURE, SHAKEN), CountingCopy()
+    pipeline = blob_pipeline(engine, restorer, restorer="counting-copy")
+    page = pipeline.run(shaken_blob_page()).pages[0]
+    assert page.ok, page.error
+    # Read as loaded (nothing sure), then deconvolved (all sure): the page goes on
+    # deconvolved, read confidently, so nothing is restored or read again.
+    assert engine.images == [(400, 100), (400, 100)]
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+    assert restorer.tiles == 0
+    record = page.decision.deblurred
+    assert record.status == "kept" and (record.length, record.angle) == SHAKE
+    assert record.scores["corrected_sure"] == 3 and record.scores["photo_sure"] == 0
+    assert "ocr:shaky:deblurred" in page.timings and "deblur" in page.timings
+    # In the page's pixels: the deconvolved page is the page, pixel for pixel.
+    x0, x1 = BLOB_BOXES["is"]
+    (word,) = [w for w in page.words() if w.text == "is"]
+    assert abs(word.bbox.x0 - x0) <= 2 and abs(word.bbox.x1 - x1) <= 2
+    assert json.loads(page.model_dump_json())["decision"]["deblurred"]["status"] == "kept"
+
+
+def test_a_deconvolution_that_reads_worse_is_rejected(monkeypatch):
+    # A false alarm (or a deconvolution gone wrong): the page as loaded reads better,
+    # so it is read as loaded.
+    _shaken(monkeypatch)
+    engine = ShakyEngine("shaky", SHAKEN, SURE)
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
+    page = pipeline.run(shaken_blob_page()).pages[0]
+    assert page.ok, page.error
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+    assert page.decision.deblurred.status == "rejected"
+    assert "reads no better" in page.decision.deblurred.reason
+
+
+def test_no_deconvolution_without_restoration_or_a_blur(monkeypatch):
+    engine = ShakyEngine("shaky", SURE, SHAKEN)
+    _shaken(monkeypatch, found=False)
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy")
+    page = pipeline.run(shaken_blob_page()).pages[0]
+    # Unsure everywhere, so restored and re-read, but never deconvolved.
+    assert page.decision.deblurred is None and page.decision.tiles_restored
+    assert "ocr:shaky:deblurred" not in page.timings  # "deblur": the estimate's time
+    _shaken(monkeypatch)
+    engine.images.clear()
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy", restore="never")
+    page = pipeline.run(shaken_blob_page()).pages[0]
+    assert len(engine.images) == 1 and page.decision is None
+    engine.images.clear()
+    page = blob_pipeline(engine).run(shaken_blob_page()).pages[0]  # restorer none
+    assert len(engine.images) == 1 and page.decision is None
+
+
 def test_restore_never_with_a_fixed_scale_resamples_without_restoring():
     # --restore never --scale 2: the engines read the page enlarged, and the
     # restorer (selected, but told never to run) restores nothing.

@@ -336,17 +336,22 @@ def correct(
     return corrected, h, size
 
 
-def judge(corrected: list[Word], photo: list[Word]) -> tuple[bool, str, dict[str, float]]:
+def judge(
+    corrected: list[Word], photo: list[Word], *, strict: bool = False
+) -> tuple[bool, str, dict[str, float]]:
     """Whether the corrected page reads at least as well as the photo as loaded: at
     least as many words with calibrated confidence of at least
     :data:`SURE_CONFIDENCE` (within :data:`GUARD_TOLERANCE` or
-    :data:`GUARD_SLACK_WORDS`), and some. The decision, why, and the scores.
+    :data:`GUARD_SLACK_WORDS`), and some. With ``strict``, whether it reads better:
+    more sure words, or as many that are surer in sum. The decision, why, and the
+    scores.
 
     As many, not more: an engine that reads tilted words well (RapidOCR) is as sure
     of each word on the photo as on the corrected page (790 sure words either way on
     a page tilted by 20°) while its lines, and so the text's order, come out broken
     on the photo (CER 0.76 against 0.00 corrected); a wrong outline (a crop, a mirror,
-    a corner off the page) loses words."""
+    a corner off the page) loses words. Strict is for corrections that change the
+    pixels of the text itself (a deconvolution): they have to earn their place."""
     c_sure = [w.confidence for w in corrected if w.confidence >= SURE_CONFIDENCE]
     p_sure = [w.confidence for w in photo if w.confidence >= SURE_CONFIDENCE]
     scores = {
@@ -356,6 +361,10 @@ def judge(corrected: list[Word], photo: list[Word]) -> tuple[bool, str, dict[str
         "photo_confidence": round(sum(p_sure), 3),
     }
     counts = f"{len(c_sure)} sure words corrected, {len(p_sure)} as loaded"
+    if strict:
+        if (len(c_sure), sum(c_sure)) > (len(p_sure), sum(p_sure)):
+            return True, f"reads better corrected ({counts})", scores
+        return False, f"reads no better corrected ({counts})", scores
     slack = max(GUARD_TOLERANCE * len(p_sure), GUARD_SLACK_WORDS)
     if c_sure and len(c_sure) >= len(p_sure) - slack:
         return True, f"reads as well or better corrected ({counts})", scores
