@@ -130,6 +130,9 @@ class Record:
     reasons: dict[str, int] = field(default_factory=dict)
     #: Pages whose unsure regions an engine re-read enlarged (``decision.enlarged``).
     enlarged: int = 0
+    #: Pages with a motion blur found (``decision.deblurred``), and read deconvolved.
+    blur_found: int = 0
+    deblurred: int = 0
     engine: str = ""
     restorer: str = ""
     error: str | None = None
@@ -222,6 +225,9 @@ def _collect(result: Any, record: Record) -> None:
             for reason, count in decision.reasons.items():
                 record.reasons[reason] = record.reasons.get(reason, 0) + count
             record.enlarged += bool(decision.enlarged)
+            if decision.deblurred is not None:
+                record.blur_found += 1
+                record.deblurred += decision.deblurred.status == "kept"
         else:
             restored = _restored_tiles(page.counters)
             record.tiles_restored += restored
@@ -392,7 +398,8 @@ def speed_report(records: Sequence[Record], names: Sequence[str]) -> list[str]:
 
 def decision_report(records: Sequence[Record], scenario: str = "default") -> list[str]:
     """Per group: how many tiles the default pipeline considered and restored, and why;
-    on how many pages an engine re-read the unsure regions enlarged."""
+    on how many pages an engine re-read the unsure regions enlarged, and on how many a
+    motion blur was found (and the page read deconvolved)."""
     mine = [r for r in records if r.scenario == scenario]
     if not mine:
         return []
@@ -411,6 +418,7 @@ def decision_report(records: Sequence[Record], scenario: str = "default") -> lis
                     f"{statistics.fmean(r.tiles_considered for r in rs):.1f}",
                     f"{statistics.fmean(r.tiles_restored for r in rs):.1f}",
                     str(sum(r.enlarged for r in rs)),
+                    f"{sum(r.deblurred for r in rs)} of {sum(r.blur_found for r in rs)}",
                     ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "–",
                 ]
             )
@@ -420,6 +428,7 @@ def decision_report(records: Sequence[Record], scenario: str = "default") -> lis
         "tiles considered/page",
         "tiles restored/page",
         "pages re-read enlarged",
+        "pages deconvolved, of blurred",
         "reasons",
     ]
     return [f"### Restoration in `{scenario}`", "", *_table(header, rows), ""]

@@ -95,8 +95,8 @@ def test_report_has_every_scenario_per_group() -> None:
     assert "### Restoration in `default`" in text
 
 
-def test_decision_report_counts_pages_reread_enlarged() -> None:
-    def record(item: str, enlarged: int, reasons: dict[str, int]) -> pa.Record:
+def test_decision_report_counts_pages_reread_enlarged_and_deconvolved() -> None:
+    def record(item: str, enlarged: int, blur: int, reasons: dict[str, int]) -> pa.Record:
         return pa.Record(
             "synthetic",
             "lowres_jpeg",
@@ -104,17 +104,22 @@ def test_decision_report_counts_pages_reread_enlarged() -> None:
             "default",
             tiles_considered=2,
             enlarged=enlarged,
+            blur_found=int(blur > 0),
+            deblurred=int(blur > 1),
             reasons=reasons,
         )
 
     records = [
-        record("1", 1, {"low_confidence": 3, "no_engine_gains": 1}),
-        record("2", 0, {"low_confidence": 1}),
-        record("3", 1, {"unread_ink": 2}),
+        record("1", 1, 2, {"low_confidence": 3, "no_engine_gains": 1}),
+        record("2", 0, 1, {"low_confidence": 1}),
+        record("3", 1, 0, {"unread_ink": 2}),
     ]
     text = "\n".join(pa.decision_report(records))
-    assert "pages re-read enlarged" in text
-    row = "| lowres_jpeg | 3 | 2.0 | 0.0 | 2 | low_confidence 4, no_engine_gains 1, unread_ink 2 |"
+    assert "pages re-read enlarged" in text and "pages deconvolved, of blurred" in text
+    row = (
+        "| lowres_jpeg | 3 | 2.0 | 0.0 | 2 | 1 of 2 "
+        "| low_confidence 4, no_engine_gains 1, unread_ink 2 |"
+    )
     assert row in text
 
 
