@@ -129,6 +129,17 @@ def test_deconvolution_brings_the_sharp_page_back():
     assert ((restored < 128) == ink).mean() > 0.95 > ((shaken < 128) == ink).mean() + 0.05
 
 
+def test_a_page_is_deconvolved_in_bands_as_if_whole(monkeypatch):
+    import tair_ocr.motion_blur as motion_blur
+
+    shaken = blurred(glyph_page(4), 12.0, 10.0)
+    blur = MotionBlur(length=12.0, angle=10.0, strength=100.0)
+    whole = deblur(shaken, blur)
+    monkeypatch.setattr(motion_blur, "BAND", 96)  # 700 rows: 8 bands, the last short
+    banded = deblur(shaken, blur)
+    assert np.abs(banded.astype(int) - whole).max() <= 1
+
+
 def test_a_page_image_keeps_its_mode_and_size():
     shaken = Image.fromarray(blurred(glyph_page(), 12.0, 0.0)).convert("RGB")
     out = deblur_image(shaken, MotionBlur(length=12.0, angle=0.0, strength=100.0))
