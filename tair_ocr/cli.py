@@ -172,6 +172,13 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         "the regions whose reading is unsure), always (restore the whole page and read it "
         "again), never (read the page as loaded) (default: %(default)s)",
     )
+    parser.add_argument(
+        "--no-deblur",
+        dest="deblur",
+        action="store_false",
+        help="do not undo camera shake: by default a page with a linear motion blur (found in "
+        "its spectrum) is read deconvolved when that reads better, with restoration on",
+    )
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument(
         "--existing-text",
@@ -443,6 +450,7 @@ def _run(argv: list[str]) -> int:
             engine=args.engine,
             fusion=args.fusion,
             restore=args.restore,
+            deblur=args.deblur,
             existing_text=args.existing_text,
             restorer=args.restorer,
             output_types=args.output_type,

@@ -676,7 +676,7 @@ class Pipeline:
                 primary, page.image, page.working_dpi, result, primary.name
             )
         deblurring = None
-        if restoring:
+        if restoring and s.deblur:
             deblurring, deblurred = self._deblurred(page, analysis, first, result)
             if deblurred is not None:
                 page, first = deblurred

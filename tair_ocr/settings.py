@@ -48,6 +48,10 @@ class Settings(BaseModel):
     #: reading is unsure, re-read them), ``always`` (every non-blank tile, the page
     #: re-read whole) or ``never`` (read the page as loaded).
     restore: str = "auto"
+    #: Read a page smeared by camera shake (a linear motion blur, measured on it)
+    #: deconvolved, when that reads better (with restoration only; see
+    #: :mod:`tair_ocr.motion_blur`).
+    deblur: bool = True
     #: Pages that already have text (PDF): ``auto`` (born-digital pages pass
     #: through, OCR layers are replaced, scans with some typed text get OCR where
     #: the typed text is not), ``skip``, ``redo`` or ``force``

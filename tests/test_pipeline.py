@@ -611,6 +611,31 @@ def test_no_deconvolution_without_restoration_or_a_blur(monkeypatch):
     engine.images.clear()
     page = blob_pipeline(engine).run(shaken_blob_page()).pages[0]  # restorer none
     assert len(engine.images) == 1 and page.decision is None
+    engine.images.clear()
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy", deblur=False)
+    page = pipeline.run(shaken_blob_page()).pages[0]  # --no-deblur
+    assert page.decision.deblurred is None and "ocr:shaky:deblurred" not in page.timings
+
+
+def test_the_command_line_passes_no_deblur(monkeypatch, tmp_path):
+    import tair_ocr.pipeline
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def configured(**settings):
+        seen.update(settings)
+        raise Stop
+
+    monkeypatch.setattr(tair_ocr.pipeline, "Pipeline", configured)
+    source = tmp_path / "page.png"
+    blob_page().save(source)
+    for flags, expected in (((), True), (("--no-deblur",), False)):
+        with pytest.raises(Stop):
+            main([str(source), "--no-plugin-autoload", *flags])
+        assert seen["deblur"] is expected
 
 
 def test_restore_never_with_a_fixed_scale_resamples_without_restoring():
