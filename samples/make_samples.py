@@ -4,8 +4,9 @@
     python samples/make_samples.py --check    # also OCR them with tesseract, print CER
 
 Writes ``letter_scan.pdf`` (two scanned A4 pages), ``receipt_photo.jpg`` (a phone photo
-of a till receipt) and ``faxed_memo.png`` (a 1-bit fax), each with a ``.gt.txt`` ground
-truth (pages separated by a form feed). See ``README.md`` here for what they are.
+of a till receipt), ``faxed_memo.png`` (a 1-bit fax) and ``shaken_note.jpg`` (a note
+photographed with camera shake), each with a ``.gt.txt`` ground truth (pages separated
+by a form feed). See ``README.md`` here for what they are.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 LETTER_SEEDS = (101, 102)
 RECEIPT_SEED = 311
 FAX_SEED = 422
+SHAKEN_SEED = 530
 
 
 def _write_gt(path: Path, pages: Sequence[str]) -> None:
@@ -116,6 +118,20 @@ def make_faxed_memo(out: Path) -> str:
     return page.text
 
 
+def make_shaken_note(out: Path) -> str:
+    """An A5 note photographed with a shaking hand: a linear motion blur across the
+    whole page, 200 dpi on the paper, JPEG."""
+    page = render_page(
+        SHAKEN_SEED, layout="letter", size="a5", dpi=200, font="DejaVuSerif", font_pt=11
+    )
+    shaken = degrade(page, "motion_blur", seed=SHAKEN_SEED)
+    shaken.image.convert("L").save(
+        out / "shaken_note.jpg", "JPEG", quality=85, optimize=True, dpi=(200, 200)
+    )
+    _write_gt(out / "shaken_note.gt.txt", [page.text])
+    return page.text
+
+
 def _cer(reference: str, hypothesis: str) -> float:
     import jiwer
 
@@ -135,7 +151,7 @@ def check(out: Path) -> list[tuple[str, float]]:
             image = Image.frombytes("L", (pix.width, pix.height), pix.samples)
             text = pytesseract.image_to_string(image, lang="eng", config="--dpi 300")
             results.append((f"letter_scan.pdf page {i + 1}", _cer(gt[i], text)))
-    for name, dpi in (("receipt_photo.jpg", 200), ("faxed_memo.png", 200)):
+    for name, dpi in (("receipt_photo.jpg", 200), ("faxed_memo.png", 200), ("shaken_note.jpg", 200)):
         reference = (out / name).with_suffix(".gt.txt").read_text(encoding="utf-8")
         with Image.open(out / name) as image:
             text = pytesseract.image_to_string(image, lang="eng", config=f"--dpi {dpi}")
@@ -153,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     make_letter_scan(args.out)
     make_receipt_photo(args.out)
     make_faxed_memo(args.out)
-    for name in ("letter_scan.pdf", "receipt_photo.jpg", "faxed_memo.png"):
+    make_shaken_note(args.out)
+    for name in ("letter_scan.pdf", "receipt_photo.jpg", "faxed_memo.png", "shaken_note.jpg"):
         size = (args.out / name).stat().st_size
         print(f"{name}: {math.ceil(size / 1024)} KiB")
     if args.check:

@@ -41,3 +41,18 @@ def test_receipt_prices_read_whole(tesseract_pipeline: Pipeline) -> None:
     read = result.text.split()
     assert [a for a in amounts if a not in read] == []
     assert not [w for w in read if re.fullmatch(r"\.\d\d", w)]
+
+
+def test_camera_shake_is_undone(tesseract_pipeline: Pipeline) -> None:
+    # A note photographed with a shaking hand (12.6 px of motion at 200 dpi): tesseract
+    # reads it at 67 % CER as it is, and at 20 % after the cleaner without deconvolution.
+    from benchmarks.metrics import cer
+
+    result = tesseract_pipeline.run(SAMPLES / "shaken_note.jpg", write=False)
+    (page,) = result.pages
+    assert page.ok, page.error
+    record = page.decision.deblurred
+    assert record is not None and record.status == "kept"
+    assert record.length == pytest.approx(12.6, abs=0.5) and abs(record.angle - 4.9) <= 1.5
+    truth = (SAMPLES / "shaken_note.gt.txt").read_text()
+    assert cer(truth, result.text) < 0.01
