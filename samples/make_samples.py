@@ -151,7 +151,8 @@ def check(out: Path) -> list[tuple[str, float]]:
             image = Image.frombytes("L", (pix.width, pix.height), pix.samples)
             text = pytesseract.image_to_string(image, lang="eng", config="--dpi 300")
             results.append((f"letter_scan.pdf page {i + 1}", _cer(gt[i], text)))
-    for name, dpi in (("receipt_photo.jpg", 200), ("faxed_memo.png", 200), ("shaken_note.jpg", 200)):
+    for name in ("receipt_photo.jpg", "faxed_memo.png", "shaken_note.jpg"):
+        dpi = 200
         reference = (out / name).with_suffix(".gt.txt").read_text(encoding="utf-8")
         with Image.open(out / name) as image:
             text = pytesseract.image_to_string(image, lang="eng", config=f"--dpi {dpi}")
