@@ -49,13 +49,20 @@ PATCH = 256
 MIN_LENGTH = 4.0
 #: ... and how far the cepstral dip must stand out from its ring (robust z-score):
 #: on the generator's pages, 88-164 with motion blur of 8-20 px, at most 44 on every
-#: other kind (sharp, defocused, noisy, JPEG, low-resolution, shaded, faded).
+#: other kind (sharp, defocused, noisy, JPEG, low-resolution, shaded, faded) ...
 MIN_STRENGTH = 60.0
 #: ... and the page must be smeared along the blur and sharp across it
-#: (:func:`anisotropy` at most this). On the generator's tuning pages: 0.30-0.42 with
-#: motion blur of 8-17 px, 0.67 with 5.8 px, at least 0.76 on every other kind; 1.0 on
-#: a page of sharp blocks, whose widths make a cepstral dip of their own.
+#: (:func:`anisotropy` at most this). On the generator's tuning pages: 0.30-0.49 with
+#: motion blur of 8-17 px, 0.61-0.67 with 5-6 px, at least 0.65 on every other kind
+#: (0.75 but for 60-dpi JPEGs, whose cepstral dip is under 20); 1.0 on a page of
+#: sharp blocks, whose widths make a cepstral dip of their own.
 MAX_ANISOTROPY = 0.7
+#: Noise and JPEG fill the spectrum's zeros and weaken the dip (z-scores of 25-47
+#: with noise of 4 % or JPEG quality 60 on 14-18 px of motion): a weaker dip
+#: (:data:`WEAK_STRENGTH`) counts where the page is clearly smeared along it
+#: (:data:`WEAK_ANISOTROPY`; 0.31-0.38 on those pages).
+WEAK_STRENGTH = 20.0
+WEAK_ANISOTROPY = 0.5
 #: At most this many patches are averaged (spread over the page): plenty for a
 #: stable spectrum, and a huge page costs no more than a big one.
 MAX_PATCHES = 48
@@ -124,7 +131,9 @@ def estimate_motion_blur(
 ) -> MotionBlur | None:
     """The linear motion blur of a page (H×W uint8 luminance), or None where none
     is found: too short, not standing out, the page not smeared along it
-    (:func:`anisotropy`; None: not checked), or no inked patch to measure on."""
+    (:func:`anisotropy` at most ``max_anisotropy``, or :data:`WEAK_ANISOTROPY` for a
+    dip weaker than ``min_strength`` but at least :data:`WEAK_STRENGTH`; None: not
+    checked, and only ``min_strength`` counts), or no inked patch to measure on."""
     size = PATCH if min(gray.shape) >= PATCH else 128
     if min(gray.shape) < size:
         return None
@@ -140,24 +149,30 @@ def estimate_motion_blur(
     median = float(np.median(beyond))
     spread = 1.4826 * float(np.median(np.abs(beyond - median))) + 1e-9
     strength = (median - float(ring[i, j])) / spread
-    length = _refined(cepstrum, float(angles[i]), float(radii[j])) - LENGTH_BIAS
-    angle = float(np.rad2deg(angles[i]))
-    if length < min_length or strength < min_strength:
+    angle = _refined_angle(cepstrum, float(angles[i]), float(radii[j]))
+    length = _refined(cepstrum, angle, float(radii[j])) - LENGTH_BIAS
+    angle = float(np.rad2deg(angle))
+    if length < min_length or strength < min(min_strength, WEAK_STRENGTH):
         return None
-    if max_anisotropy is not None and anisotropy(gray, angle, patches) > max_anisotropy:
+    if max_anisotropy is not None:
+        smear = anisotropy(gray, angle, patches)
+        # A clear dip on a smeared page, or a weaker one on a clearly smeared page.
+        if smear > (max_anisotropy if strength >= min_strength else WEAK_ANISOTROPY):
+            return None
+    elif strength < min_strength:
         return None
     return MotionBlur(length=length, angle=angle, strength=strength)
 
 
 def anisotropy(gray: np.ndarray, angle: float, patches: list[np.ndarray] | None = None) -> float:
     """How much less steep the page's edges are along ``angle`` (degrees) than across
-    it: the ratio of the 90th percentiles of the gray-level slopes along and across,
-    each taken over the pixels where that slope is an edge's (at least half the
-    page's contrast per 8 px; after a slight blur that keeps noise and JPEG blocks
-    from counting as edges). About 1 on a sharp page, whatever its shapes; a motion
-    blur of ``L`` pixels flattens the edges along it to about 1/L. 1 where the page
-    has too few edges to tell. Measured on ``patches`` of the page when given (a
-    huge page costs no more than its patches), else on all of it."""
+    it: on the pixels of its edges (a gray-level slope of at least half the page's
+    contrast per 8 px, after a slight blur that keeps noise and JPEG blocks from
+    counting as edges), the ratio of the 90th percentiles of the slope's components
+    along and across. About 1 on a sharp page, whatever its shapes; a motion blur of
+    ``L`` pixels flattens the edges along it to about 1/L. 1 where the page has too
+    few edges to tell. Measured on ``patches`` of the page when given (a huge page
+    costs no more than its patches), else on all of it."""
     import cv2
 
     low, high = np.percentile(gray[:: max(1, gray.shape[0] // 512)], [1, 99])
@@ -169,15 +184,14 @@ def anisotropy(gray: np.ndarray, angle: float, patches: list[np.ndarray] | None 
         smooth = cv2.GaussianBlur(part.astype(np.float32), (0, 0), 1.0)
         gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0)  # 8x the slope per pixel
         gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
-        for slope, found in ((np.abs(gx * c + gy * s), along), (np.abs(gx * s - gy * c), across)):
-            found.append(slope[slope >= edge])
-    steepness = []
-    for found in (along, across):
-        edges = np.concatenate(found)
-        if edges.size < 50:
-            return 1.0
-        steepness.append(float(np.percentile(edges, 90)))
-    return steepness[0] / steepness[1]
+        edges = np.hypot(gx, gy) >= edge
+        along.append(np.abs(gx * c + gy * s)[edges])
+        across.append(np.abs(gx * s - gy * c)[edges])
+    slopes_along, slopes_across = np.concatenate(along), np.concatenate(across)
+    if slopes_along.size < 50:
+        return 1.0
+    steepest_across = float(np.percentile(slopes_across, 90))
+    return float(np.percentile(slopes_along, 90)) / steepest_across if steepest_across else 1.0
 
 
 def _polar(cepstrum: np.ndarray, angles: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -189,6 +203,16 @@ def _polar(cepstrum: np.ndarray, angles: np.ndarray, radii: np.ndarray) -> np.nd
     xs = centre + np.outer(np.cos(angles), radii)
     ys = centre - np.outer(np.sin(angles), radii)
     return cv2.remap(cepstrum, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR)
+
+
+def _refined_angle(cepstrum: np.ndarray, angle: float, radius: float) -> float:
+    """The dip's direction (radians) to a tenth of a degree: the deepest point within
+    a degree of the whole-degree search, around its radius (at 30 px a degree moves
+    the dip by half a pixel, which a deconvolution of a long blur feels)."""
+    angles = angle + np.deg2rad(np.arange(-1.0, 1.05, 0.1))
+    radii = radius + np.arange(-0.5, 0.55, 0.125)
+    ring = _polar(cepstrum, angles, radii)
+    return float(angles[int(np.argmin(ring.min(axis=1)))])
 
 
 def _refined(cepstrum: np.ndarray, angle: float, radius: float) -> float:
