@@ -53,9 +53,9 @@ MIN_LENGTH = 4.0
 MIN_STRENGTH = 60.0
 #: ... and the page must be smeared along the blur and sharp across it
 #: (:func:`anisotropy` at most this). On the generator's tuning pages: 0.30-0.49 with
-#: motion blur of 8-17 px, 0.61-0.67 with 5-6 px, at least 0.65 on every other kind
-#: (0.75 but for 60-dpi JPEGs, whose cepstral dip is under 20); 1.0 on a page of
-#: sharp blocks, whose widths make a cepstral dip of their own.
+#: motion blur of 8-17 px (0.61 on a 5-px one at 150 dpi), at least 0.65 on every
+#: other kind (0.75 but for 60-dpi JPEGs, whose cepstral dip is under 20); 1.0 on a
+#: page of sharp blocks, whose widths make a cepstral dip of their own.
 MAX_ANISOTROPY = 0.7
 #: Noise and JPEG fill the spectrum's zeros and weaken the dip (z-scores of 25-47
 #: with noise of 4 % or JPEG quality 60 on 14-18 px of motion): a weaker dip
@@ -70,7 +70,7 @@ MAX_PATCHES = 48
 #: 0.24-0.38 on all but one of the generator's eight motion-blurred tuning pages of
 #: 8-17 px, and RapidOCR reads those pages deconvolved with a kernel this much
 #: shorter than the dip better than with one as long (CER 0.28 against 0.40 %; 13.19 %
-#: as loaded).
+#: as loaded; 0.31 % once the direction was refined to 0.1°).
 LENGTH_BIAS = 0.3
 #: Rows of a page deconvolved at once (see :func:`deblur`).
 BAND = 1024
