@@ -53,7 +53,7 @@ MIN_LENGTH = 4.0
 MIN_STRENGTH = 60.0
 #: ... and the page must be smeared along the blur and sharp across it
 #: (:func:`anisotropy` at most this). On the generator's tuning pages: 0.30-0.49 with
-#: motion blur of 8-17 px (0.61 on a 5-px one at 150 dpi), at least 0.65 on every
+#: motion blur of 8-17 px (0.61 on a check page with 5 px at 150 dpi), at least 0.65 on every
 #: other kind (0.75 but for 60-dpi JPEGs, whose cepstral dip is under 20); 1.0 on a
 #: page of sharp blocks, whose widths make a cepstral dip of their own.
 MAX_ANISOTROPY = 0.7
