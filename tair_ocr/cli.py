@@ -269,7 +269,9 @@ def build_parser(plugins: PluginManager) -> argparse.ArgumentParser:
         help="run an extra page filter (repeatable)",
     )
     parser.add_argument(
-        "--save-restored", action="store_true", help="also write the restored page images as PNG"
+        "--save-restored",
+        action="store_true",
+        help="also write the restored (or deconvolved) page images as PNG",
     )
     parser.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     batch = parser.add_argument_group("batch jobs")

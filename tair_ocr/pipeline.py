@@ -681,6 +681,7 @@ class Pipeline:
             if deblurred is not None:
                 page, first = deblurred
                 analysis = PageAnalysis(page.image)
+                self._save_restored(work, page)  # restoring it later writes it again
         readings = [Reading(primary.name, [_to_original(w, page) for w in first], restored=False)]
         if s.fusion == "off":
             others = []
@@ -1020,12 +1021,19 @@ class Pipeline:
         result.counters.update(restored.counters)
         for key, seconds in restored.timings.items():
             result.timings[key] = result.timings.get(key, 0.0) + seconds
-        if work.restored_prefix is not None and not scale_only:
-            target = Path(f"{work.restored_prefix}.p{page.index + 1:04d}.restored.png")
-            with atomic_destination(target) as tmp:
-                restored.page.image.save(tmp, format="PNG", dpi=(restored.page.working_dpi,) * 2)
-            result.restored_image = str(target)
+        if not scale_only:
+            self._save_restored(work, restored.page)
         return restored
+
+    def _save_restored(self, work: PageWork, page: Page) -> None:
+        """Write ``page`` (restored, or deconvolved) as the page's restored image, when
+        the run saves them (``--save-restored``); a later one replaces it."""
+        if work.restored_prefix is None:
+            return
+        target = Path(f"{work.restored_prefix}.p{page.index + 1:04d}.restored.png")
+        with atomic_destination(target) as tmp:
+            page.image.save(tmp, format="PNG", dpi=(page.working_dpi,) * 2)
+        work.result.restored_image = str(target)
 
     def _read_regions(
         self,

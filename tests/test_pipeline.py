@@ -582,6 +582,22 @@ def test_a_motion_blurred_page_is_read_deconvolved(monkeypatch):
     assert json.loads(page.model_dump_json())["decision"]["deblurred"]["status"] == "kept"
 
 
+def test_save_restored_writes_the_deconvolved_page(monkeypatch, tmp_path):
+    # Read confidently once deconvolved, so never restored: the picture to look at is
+    # the deconvolved page.
+    _shaken(monkeypatch)
+    source = tmp_path / "shaken.png"
+    shaken_blob_page().save(source)
+    engine = ShakyEngine("shaky", SURE, SHAKEN)
+    pipeline = blob_pipeline(engine, CountingCopy(), restorer="counting-copy", save_restored=True)
+    page = pipeline.run(source, output_dir=tmp_path / "out").pages[0]
+    assert page.decision.deblurred.status == "kept" and page.decision.tiles_restored == 0
+    with Image.open(page.restored_image) as saved:
+        gray = np.asarray(saved.convert("L")).astype(int)
+    assert saved.size == (400, 100)
+    assert np.abs(np.diff(gray, axis=1)).max() >= 60  # sharp again (the shaken page: 22)
+
+
 def test_a_deconvolution_that_reads_worse_is_rejected(monkeypatch):
     # A false alarm (or a deconvolution gone wrong): the page as loaded reads better,
     # so it is read as loaded.
