@@ -943,27 +943,36 @@ class Pipeline:
         :func:`~tair_ocr.filters.perspective.judge`). The page is then read,
         decided on and restored deconvolved, as a deskewed page is read level.
         Returns what was found (None: no blur) and the page and reading to go on
-        with (None: the page as loaded)."""
-        with _timed(result, "deblur"):
-            blur = analysis.motion_blur
-            if blur is None:
-                return None, None
-            image = deblur_image(page.image, blur)
+        with (None: the page as loaded). Extra work on a page already read: a
+        failure (out of memory, an engine crash) is a warning, and the page is read
+        as loaded."""
         primary = self.engines[0]
-        words = self._recognize_image(
-            primary, image, page.working_dpi, result, f"{primary.name}:{DEBLURRED_SOURCE}"
-        )
-        keep, why, scores = judge(words, first, strict=True)
-        correction = MotionBlurCorrection(
-            length=round(blur.length, 2),
-            angle=round(blur.angle, 1),
-            strength=round(blur.strength, 1),
-            status="kept" if keep else "rejected",
-            reason=why,
-            scores=scores,
-        )
+        correction = None
+        try:
+            with _timed(result, "deblur"):
+                blur = analysis.motion_blur
+                if blur is None:
+                    return None, None
+                correction = MotionBlurCorrection(
+                    length=round(blur.length, 2),
+                    angle=round(blur.angle, 1),
+                    strength=round(blur.strength, 1),
+                    status="rejected",
+                )
+                image = deblur_image(page.image, blur)
+            words = self._recognize_image(
+                primary, image, page.working_dpi, result, f"{primary.name}:{DEBLURRED_SOURCE}"
+            )
+        except Exception as exc:
+            message = f"undoing the camera shake failed: {_describe(exc)}; read as loaded"
+            _warn(result, message)
+            if correction is not None:
+                correction.status, correction.reason = "failed", _describe(exc)
+            return correction, None
+        keep, correction.reason, correction.scores = judge(words, first, strict=True)
         if not keep:
             return correction, None
+        correction.status = "kept"
         return correction, (page.transformed(image, Affine.identity()), words)
 
     def _rereaders(self, always: bool, scale: float) -> list[OcrEngine]:
@@ -990,9 +999,7 @@ class Pipeline:
     def _engine_warning(
         self, result: PageResult, engine: OcrEngine, exc: Exception, where: str
     ) -> None:
-        message = f"engine {engine.name} failed {where}: {_describe(exc)}"
-        result.warnings.append(message)
-        log.warning("page %d: %s", result.index + 1, message, extra={RECORDED_IN_RESULT: True})
+        _warn(result, f"engine {engine.name} failed {where}: {_describe(exc)}")
 
     def _restore(
         self,
@@ -1139,6 +1146,13 @@ class Pipeline:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _warn(result: PageResult, message: str) -> None:
+    """A page warning: recorded in the result (the command line prints it from
+    there) and logged."""
+    result.warnings.append(message)
+    log.warning("page %d: %s", result.index + 1, message, extra={RECORDED_IN_RESULT: True})
 
 
 def _describe(exc: BaseException) -> str:

@@ -177,8 +177,9 @@ class MotionBlurCorrection(BaseModel):
     angle: float
     #: How clearly the page's spectrum shows it (a robust z-score; found from 60).
     strength: float
-    #: ``kept`` (the page was read deconvolved) or ``rejected`` (the page as loaded
-    #: reads better: it was read as loaded).
+    #: ``kept`` (the page was read deconvolved), ``rejected`` (the page as loaded
+    #: reads better: it was read as loaded) or ``failed`` (deconvolving or reading
+    #: it failed, see the page's warnings: read as loaded).
     status: str
     #: Why, in words (the guard's counts).
     reason: str = ""

@@ -611,6 +611,40 @@ def test_a_deconvolution_that_reads_worse_is_rejected(monkeypatch):
     assert "reads no better" in page.decision.deblurred.reason
 
 
+def test_a_failed_deconvolution_leaves_the_page_read_as_loaded(monkeypatch):
+    # Extra work on a page already read: an engine crash on the deconvolved page (or
+    # running out of memory deconvolving it) must not fail the page.
+    _shaken(monkeypatch)
+
+    class CrashesWhenSharp(ShakyEngine):
+        def recognize(self, image, *, languages, dpi, timeout=None):
+            if np.abs(np.diff(np.asarray(image.convert("L")).astype(int), axis=1)).max() >= 60:
+                raise RuntimeError("scripted crash")
+            return super().recognize(image, languages=languages, dpi=dpi, timeout=timeout)
+
+    engine = CrashesWhenSharp("shaky", SURE, SURE)
+    page = blob_pipeline(engine, CountingCopy(), restorer="counting-copy").run(shaken_blob_page())
+    page = page.pages[0]
+    assert page.ok, page.error
+    assert [w.text for w in page.words()] == ["Fusion", "is", "here"]
+    assert page.decision.deblurred.status == "failed"
+    assert any("camera shake failed: " in w and "scripted crash" in w for w in page.warnings)
+
+    import tair_ocr.pipeline
+
+    def out_of_memory(image, blur):
+        raise MemoryError
+
+    monkeypatch.setattr(tair_ocr.pipeline, "deblur_image", out_of_memory)
+    page = blob_pipeline(ShakyEngine("shaky", SURE, SURE)).run(shaken_blob_page())
+    assert page.pages[0].ok  # restorer none: never tried
+    pipeline = blob_pipeline(
+        ShakyEngine("shaky", SURE, SURE), CountingCopy(), restorer="counting-copy"
+    )
+    page = pipeline.run(shaken_blob_page()).pages[0]
+    assert page.ok and page.decision.deblurred.status == "failed"
+
+
 def test_no_deconvolution_without_restoration_or_a_blur(monkeypatch):
     engine = ShakyEngine("shaky", SURE, SHAKEN)
     _shaken(monkeypatch, found=False)
