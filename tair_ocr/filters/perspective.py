@@ -343,15 +343,19 @@ def judge(
     least as many words with calibrated confidence of at least
     :data:`SURE_CONFIDENCE` (within :data:`GUARD_TOLERANCE` or
     :data:`GUARD_SLACK_WORDS`), and some. With ``strict``, whether it reads better:
-    more sure words, or as many that are surer in sum. The decision, why, and the
-    scores.
+    its sure words' calibrated confidences sum higher (the number of them expected
+    to be right), or as high with more of them. The decision, why, and the scores.
 
     As many, not more: an engine that reads tilted words well (RapidOCR) is as sure
     of each word on the photo as on the corrected page (790 sure words either way on
     a page tilted by 20°) while its lines, and so the text's order, come out broken
     on the photo (CER 0.76 against 0.00 corrected); a wrong outline (a crop, a mirror,
     a corner off the page) loses words. Strict is for corrections that change the
-    pixels of the text itself (a deconvolution): they have to earn their place."""
+    pixels of the text itself (a deconvolution): they have to earn their place. By
+    the sum, not the count: RapidOCR is about as many times sure of words on a
+    motion-blurred page as on the page deconvolved, but far less right (a check
+    page with 16 px at 60°: 249 sure words as loaded, 248 deconvolved; sums 209 and
+    237; CER 7.6 and 0.0 %)."""
     c_sure = [w.confidence for w in corrected if w.confidence >= SURE_CONFIDENCE]
     p_sure = [w.confidence for w in photo if w.confidence >= SURE_CONFIDENCE]
     scores = {
@@ -362,7 +366,7 @@ def judge(
     }
     counts = f"{len(c_sure)} sure words corrected, {len(p_sure)} as loaded"
     if strict:
-        if (len(c_sure), sum(c_sure)) > (len(p_sure), sum(p_sure)):
+        if (sum(c_sure), len(c_sure)) > (sum(p_sure), len(p_sure)):
             return True, f"reads better corrected ({counts})", scores
         return False, f"reads no better corrected ({counts})", scores
     slack = max(GUARD_TOLERANCE * len(p_sure), GUARD_SLACK_WORDS)
