@@ -145,6 +145,13 @@ def test_judge_counts_sure_words() -> None:
     # On small pages, 3 words.
     assert judge(words(*[0.9] * 7), words(*[0.9] * 10))[0]
     assert not judge(words(*[0.9] * 6), words(*[0.9] * 10))[0]
+    # Strict (a deconvolution): better, by the sure words' summed confidence (the
+    # number expected right), then by their count; the same is not better.
+    assert judge(words(*[0.99] * 9), words(*[0.6] * 10), strict=True)[0]
+    assert not judge(words(*[0.6] * 10), words(*[0.99] * 9), strict=True)[0]
+    assert not judge(words(0.6, 0.6), words(0.6, 0.6), strict=True)[0]
+    assert not judge(words(0.6, 0.6, 0.3), words(0.6, 0.6), strict=True)[0]
+    assert judge(words(0.5, 0.5, 0.2), words(0.9, 0.1), strict=True)[0]
 
 
 # ---------------------------------------------------------------------- pipeline
