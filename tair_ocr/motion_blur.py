@@ -280,9 +280,13 @@ def deblur(
     return out
 
 
-def deblur_image(image: Image.Image, blur: MotionBlur) -> Image.Image:
+def deblur_image(
+    image: Image.Image, blur: MotionBlur, gray: np.ndarray | None = None
+) -> Image.Image:
     """A page image with ``blur`` undone, in the image's mode (deconvolved on its
-    luminance: colour does not help reading, and it costs three filters)."""
-    gray = np.asarray(image.convert("L"))
+    luminance: colour does not help reading, and it costs three filters). ``gray``
+    is that luminance when already measured (a page's analysis has it)."""
+    if gray is None:
+        gray = np.asarray(image.convert("L"))
     out = Image.fromarray(deblur(gray, blur), mode="L")
     return out if image.mode == "L" else out.convert(image.mode)

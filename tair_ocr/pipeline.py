@@ -959,7 +959,7 @@ class Pipeline:
                     strength=round(blur.strength, 1),
                     status="rejected",
                 )
-                image = deblur_image(page.image, blur)
+                image = deblur_image(page.image, blur, analysis.gray)
             words = self._recognize_image(
                 primary, image, page.working_dpi, result, f"{primary.name}:{DEBLURRED_SOURCE}"
             )

@@ -160,8 +160,12 @@ def test_a_page_is_deconvolved_in_bands_as_if_whole(monkeypatch):
 
 def test_a_page_image_keeps_its_mode_and_size():
     shaken = Image.fromarray(blurred(glyph_page(), 12.0, 0.0)).convert("RGB")
-    out = deblur_image(shaken, MotionBlur(length=12.0, angle=0.0, strength=100.0))
+    blur = MotionBlur(length=12.0, angle=0.0, strength=100.0)
+    out = deblur_image(shaken, blur)
     assert out.mode == "RGB" and out.size == shaken.size
+    # The luminance a page's analysis already holds gives the same page.
+    measured = PageAnalysis(shaken).gray
+    assert np.array_equal(np.asarray(deblur_image(shaken, blur, measured)), np.asarray(out))
 
 
 def test_the_page_analysis_measures_it_once():

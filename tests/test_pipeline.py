@@ -632,7 +632,7 @@ def test_a_failed_deconvolution_leaves_the_page_read_as_loaded(monkeypatch):
 
     import tair_ocr.pipeline
 
-    def out_of_memory(image, blur):
+    def out_of_memory(*args):
         raise MemoryError
 
     monkeypatch.setattr(tair_ocr.pipeline, "deblur_image", out_of_memory)
