@@ -31,6 +31,7 @@ from tair_ocr.engines.tesseract import (
     probe_tesseract,
     subprocess_env,
 )
+from tair_ocr.engines.tesseract.tables import same_words
 from tair_ocr.errors import MissingDependencyError, PageFailedError, UsageError
 from tair_ocr.layout import build_blocks
 from tair_ocr.plugins import PluginManager
@@ -296,6 +297,9 @@ _COLUMNS = _tsv(
 )
 
 
+_LABELS, _VALUES = ("Date:", "Name:", "Ref.:"), ("21/05", "Anna", "R71")
+
+
 def _rows(text: str) -> str:
     """The "--psm 6" reading of the table's crop (crop coordinates)."""
     return _tsv(
@@ -344,6 +348,56 @@ def test_table_rows_are_not_taken_when_less_confident(tmp_path: Path) -> None:
     engine = _table_engine(tmp_path, _rows("?"))
     words = engine.recognize(_page(), languages=["eng"], dpi=300)
     assert "?l2" in text_of(words)
+
+
+#: A form read column by column: its labels first, then their values.
+_FORM = _tsv(
+    [
+        *[(1, 1, k, 10, 60 + 30 * k, 60, 20, label) for k, label in enumerate(_LABELS)],
+        *[(2, 1, k, 200, 60 + 30 * k, 80, 20, value) for k, value in enumerate(_VALUES)],
+    ]
+)
+
+
+def test_table_rows_of_the_same_words_are_taken_though_less_sure(tmp_path: Path) -> None:
+    # The rows give the first reading's words in row order, a little less sure of
+    # them: labels beside their values beat all labels first, whatever the scores.
+    rows = _tsv(
+        [
+            cell
+            for k, (label, value) in enumerate(zip(_LABELS, _VALUES, strict=True))
+            for cell in (
+                (1, 1, k, 10, 10 + 30 * k, 60, 20, label),
+                (1, 1, k, 200, 10 + 30 * k, 80, 20, value),
+            )
+        ]
+    ).replace("\t95\t", "\t60\t")
+    words = _form_engine(tmp_path, rows).recognize(_page(), languages=["eng"], dpi=300)
+    assert text_of(words) == "Date: 21/05\nName: Anna\nRef.: R71"
+    assert {w.confidence for w in words} == {0.6}
+    # Rows of other words (two of six) must be as sure as the first reading.
+    misread = rows.replace("Name:", "Nome:").replace("Anna", "Anma")
+    words = _form_engine(tmp_path, misread).recognize(_page(), languages=["eng"], dpi=300)
+    assert text_of(words) == "Date:\nName:\nRef.:\n21/05\nAnna\nR71"
+
+
+def _form_engine(tmp_path: Path, rows: str) -> TesseractEngine:
+    """Tesseract that reads :data:`_FORM` with automatic segmentation, ``rows`` with
+    ``--psm 6``."""
+    body = f"case \" $* \" in\n  *' --psm 6 '*) printf '%s' '{rows}';;\n"
+    body += f"  *) printf '%s' '{_FORM}';;\nesac"
+    return fake_tesseract(tmp_path, body)
+
+
+def test_same_words_ignores_order_and_specks() -> None:
+    def ws(text: str) -> list[Word]:
+        box = BBox(x0=0, y0=0, x1=1, y1=1)
+        return [Word(text=t, confidence=1.0, bbox=box, source="t") for t in text.split()]
+
+    assert same_words(ws("Date: 21/05 Name: Anna"), ws("Date: Name: | 21/05 Anna")) == 1.0
+    assert same_words(ws("?1 widget ?2 widget"), ws("?l2 widget widget")) == pytest.approx(0.5)
+    assert same_words(ws("EUR70.48"), ws("EUR 70.48")) == 0.0
+    assert same_words([], ws("| —")) == 0.0
 
 
 def test_table_reading_off_or_explicit_psm_keeps_the_first_reading(tmp_path: Path) -> None:

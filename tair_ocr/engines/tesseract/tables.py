@@ -4,12 +4,15 @@ Automatic page segmentation (``--psm 3``) often reads a table column by column,
 splits numbers at their decimal points, and takes a column of short cells (item
 numbers, quantities) for one line of vertical text that it misreads. Where the
 layout finds such a table (:func:`tair_ocr.layout.table_regions`), its region is
-read again as one uniform block (``--psm 6``), which yields the rows in order
-(``--tesseract-tables off`` keeps the first reading).
+read again as one uniform block (``--psm 6``), which yields the rows in order. The
+row reading is kept where it is as confident, or where it gives the same words
+(only in row order: a form's labels beside their values rather than all labels
+first); ``--tesseract-tables off`` keeps the first reading.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -27,8 +30,12 @@ AUTO_PSM = frozenset({1, 3})
 #: "A single uniform block of text": reads a table's cells row by row.
 TABLE_PSM = 6
 #: The row reading replaces the first only if its mean word confidence is at least
-#: this and at least that of the words it replaces.
+#: this and at least that of the words it replaces ...
 TABLE_MIN_CONFIDENCE = 0.5
+#: ... or if it gives the same words, this share of them at least (letters and
+#: digits; specks aside): then it only puts them in row order, and a second reading
+#: of the same words is often a little less sure of a few of them.
+TABLE_SAME_WORDS = 0.8
 
 #: Reads a crop of the page as one uniform block (:data:`TABLE_PSM`).
 ReadRows = Callable[["Image.Image"], list[Word]]
@@ -51,7 +58,9 @@ def reread_table(
 ) -> list[Word]:
     """``words`` with those inside ``region`` replaced by a row-by-row reading
     (``read_rows``, ``--psm 6``: one uniform block) of that region, unless that
-    reading is less confident or not confident at all (:data:`TABLE_MIN_CONFIDENCE`)."""
+    reading is not confident at all (:data:`TABLE_MIN_CONFIDENCE`), or less
+    confident than the words it would replace and not a reading of the same words
+    (:data:`TABLE_SAME_WORDS`)."""
     pad = 8 + 0.005 * min(image.size)  # a margin, not the neighbours' ink
     left, top = max(0, int(region.x0 - pad)), max(0, int(region.y0 - pad))
     right = min(image.width, int(region.x1 + pad) + 1)
@@ -65,7 +74,9 @@ def reread_table(
     # A real table reads more confidently in rows; noise (a photo's background
     # taken for cells) reads as low-confidence garbage either way.
     inside = [w for w, w_in in zip(words, within, strict=True) if w_in]
-    if confidence < TABLE_MIN_CONFIDENCE or confidence < mean_confidence(inside):
+    if confidence < TABLE_MIN_CONFIDENCE or (
+        confidence < mean_confidence(inside) and same_words(rows, inside) < TABLE_SAME_WORDS
+    ):
         return words
     # New ids after the page's, so the rows form blocks and lines of their own.
     first_block = 1 + max(w.block_id or 0 for w in words)
@@ -84,6 +95,15 @@ def reread_table(
     at = within.index(True)
     kept_after = [w for w, w_in in zip(words[at:], within[at:], strict=True) if not w_in]
     return words[:at] + placed + kept_after
+
+
+def same_words(a: list[Word], b: list[Word]) -> float:
+    """The share of words two readings have in common, in any order: the size of
+    the multiset intersection of their texts over the larger reading's. Only words
+    with a letter or digit count (specks and rules come and go between readings)."""
+    texts = [Counter(w.text for w in words if any(c.isalnum() for c in w.text)) for words in (a, b)]
+    larger = max(sum(t.values()) for t in texts)
+    return sum((texts[0] & texts[1]).values()) / larger if larger else 0.0
 
 
 def _centre_in(box: BBox, left: float, top: float, right: float, bottom: float) -> bool:
