@@ -238,6 +238,9 @@ def _blocks_from_geometry(words: Sequence[Word]) -> list[Block]:
 _TABLE_MIN_ROWS = 3
 #: A column of cells has at most this many words per line (median).
 _CELL_WORDS = 2
+#: Blocks of cells this many line heights apart or closer, one below the other and
+#: aligned, are parts of one column (:func:`_stacked_cells`).
+_COLUMN_GAP = 2.5
 
 
 def table_regions(
@@ -282,13 +285,15 @@ def table_regions(
     blocks: dict[int, list[int]] = {}
     for lid in lines:
         blocks.setdefault(block_of[lid], []).append(lid)
+
+    def is_cells(lids: list[int]) -> bool:
+        return any(lid in vertical for lid in lids) or (
+            sorted(len(lines[lid]) for lid in lids)[len(lids) // 2] <= _CELL_WORDS
+        )
+
+    blocks = _stacked_cells(blocks, boxes, typical, is_cells)
     block_box = {bid: BBox.enclosing([boxes[lid] for lid in lids]) for bid, lids in blocks.items()}
-    cells = {
-        bid
-        for bid, lids in blocks.items()
-        if any(lid in vertical for lid in lids)
-        or sorted(len(lines[lid]) for lid in lids)[len(lids) // 2] <= _CELL_WORDS
-    }
+    cells = {bid for bid, lids in blocks.items() if is_cells(lids)}
 
     def same_row(a: BBox, b: BBox) -> bool:
         shorter, taller = sorted((a.height, b.height))
@@ -354,6 +359,48 @@ def table_regions(
         cut = [b for b in line_boxes if region.intersection(b) > 0]
         regions.append(BBox.enclosing([region, *cut]))
     return regions
+
+
+def _stacked_cells(
+    blocks: dict[int, list[int]],
+    boxes: dict[int, BBox],
+    typical: float,
+    is_cells: Callable[[list[int]], bool],
+) -> dict[int, list[int]]:
+    """``blocks`` (block id -> line ids) with the blocks of cells that continue one
+    another down a column joined: automatic segmentation cuts a form's column of
+    labels into a block per group of rows ("Invoice No.:" to "Address:", then
+    "Phone:", then "Due date:" ...), and each part alone lines up with too few rows
+    of the values beside it to count as a table. A block of cells joins the column
+    above it when it starts at most :data:`_COLUMN_GAP` line heights below it, their
+    left or right edges line up to a line height, and that column has two lines or
+    more (a one-line heading starts no column)."""
+    order = sorted(blocks, key=lambda bid: min(boxes[lid].y0 for lid in blocks[bid]))
+    joined: dict[int, list[int]] = {}
+    ends: dict[int, BBox] = {}  # the first block of a column of cells -> its box so far
+    for bid in order:
+        lids = blocks[bid]
+        box = BBox.enclosing([boxes[lid] for lid in lids])
+        head = None
+        if is_cells(lids):
+            head = next(
+                (
+                    first
+                    for first, end in ends.items()
+                    if len(joined[first]) >= 2  # a heading above a column is no cell of it
+                    and (abs(box.x0 - end.x0) <= typical or abs(box.x1 - end.x1) <= typical)
+                    and 0 <= box.y0 - end.y1 <= _COLUMN_GAP * typical
+                ),
+                None,
+            )
+        if head is None:
+            joined[bid] = list(lids)
+            if is_cells(lids):
+                ends[bid] = box
+        else:
+            joined[head].extend(lids)
+            ends[head] = BBox.enclosing([ends[head], box])
+    return joined
 
 
 def _grow_by_rows(region: BBox, lines: list[BBox], typical: float) -> BBox:

@@ -239,6 +239,21 @@ def test_table_region_takes_in_its_header_and_totals_rows():
     assert (region.y0, region.y1) == (10, 210)
 
 
+def test_form_whose_label_column_is_cut_into_blocks_is_one_table():
+    # Automatic segmentation cuts the labels into blocks of 2, 1 and 2 rows (blank
+    # rows between them) and the values into blocks of their own: no two blocks
+    # share three rows, yet the labels are one column beside the values.
+    words = [word("INVOICE", 10, 0, 120, 20, block_id=0, line_id=0)]
+    labels = [(0, 2, "Date:"), (0, 3, "Name:"), (1, 5, "Phone:"), (2, 7, "Due:"), (2, 8, "VAT:")]
+    for k, (block, row, text) in enumerate(labels):
+        y = 30 * row
+        words.append(word(text, 10, y, 70, y + 20, block_id=1 + block, line_id=1 + k))
+        words.append(word("value", 300, y, 360, y + 20, block_id=10 + block, line_id=20 + k))
+    (region,) = table_regions(words)
+    # The one-line heading above, aligned and as close, starts no column (y0 60, not 0).
+    assert (region.x0, region.y0, region.x1, region.y1) == (10, 60, 360, 260)
+
+
 def test_two_columns_of_running_text_are_not_a_table():
     words = []
     for r in range(6):

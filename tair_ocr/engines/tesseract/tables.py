@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tair_ocr.engines.tesseract.tsv import moved
-from tair_ocr.layout import table_regions
+from tair_ocr.layout import group_lines, table_regions
 from tair_ocr.results import BBox, Word, mean_confidence
 from tair_ocr.working_scale import luminance
 
@@ -36,6 +36,9 @@ TABLE_MIN_CONFIDENCE = 0.5
 #: digits; specks aside): then it only puts them in row order, and a second reading
 #: of the same words is often a little less sure of a few of them.
 TABLE_SAME_WORDS = 0.8
+#: Where the row reading is not taken, the first reading's words inside the table
+#: are put in rows instead, unless one is this many times taller than the median.
+_ROW_HEIGHTS = 1.6
 
 #: Reads a crop of the page as one uniform block (:data:`TABLE_PSM`).
 ReadRows = Callable[["Image.Image"], list[Word]]
@@ -74,23 +77,33 @@ def reread_table(
     # A real table reads more confidently in rows; noise (a photo's background
     # taken for cells) reads as low-confidence garbage either way.
     inside = [w for w, w_in in zip(words, within, strict=True) if w_in]
-    if confidence < TABLE_MIN_CONFIDENCE or (
-        confidence < mean_confidence(inside) and same_words(rows, inside) < TABLE_SAME_WORDS
-    ):
-        return words
     # New ids after the page's, so the rows form blocks and lines of their own.
     first_block = 1 + max(w.block_id or 0 for w in words)
     first_line = 1 + max(w.line_id or 0 for w in words)
-    placed = [
-        moved(
-            w,
-            left,
-            top,
-            block_id=first_block + (w.block_id or 0),
-            line_id=first_line + (w.line_id or 0),
-        )
-        for w in rows
-    ]
+    if confidence < TABLE_MIN_CONFIDENCE or (
+        confidence < mean_confidence(inside) and same_words(rows, inside) < TABLE_SAME_WORDS
+    ):
+        # The first reading's own words, put in rows where they are all of one
+        # height (a column of cells read as one tall "vertical line" is not).
+        heights = sorted(w.bbox.height for w in inside)
+        if heights[-1] > _ROW_HEIGHTS * heights[len(heights) // 2]:
+            return words
+        placed = [
+            w.model_copy(update={"block_id": first_block, "line_id": first_line + i})
+            for i, line in enumerate(group_lines(inside))
+            for w in line
+        ]
+    else:
+        placed = [
+            moved(
+                w,
+                left,
+                top,
+                block_id=first_block + (w.block_id or 0),
+                line_id=first_line + (w.line_id or 0),
+            )
+            for w in rows
+        ]
     # The rows take the place of the table's first word in the engine's order.
     at = within.index(True)
     kept_after = [w for w, w_in in zip(words[at:], within[at:], strict=True) if not w_in]
