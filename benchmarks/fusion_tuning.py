@@ -7,8 +7,11 @@ tesseract+cleaner``), keeping the readings it hands to fusion (cached in
 and addition confidence) and scores every choice against the primary engine's
 reading alone: CER change per kind, the worst kind of every pipeline first (losses
 within 0.2 pp count as none), then the mean over the default pipeline's kinds, then
-the larger margins and thresholds. The tuning seeds (45 000 and up) are apart from
-training, calibration and every benchmark; no evaluation data is read.
+the larger margins and thresholds. A second, smaller grid tries the rewrite rule
+(``rewrite_confidence``, ``rewrite_page_quality``, ``rewrite_similarity``) with the
+margins at their shipped values (``--grid rewrite`` replays only that one). The
+tuning seeds (45 000 and up) are apart from training, calibration and every
+benchmark; no evaluation data is read.
 
     python benchmarks/fusion_tuning.py --pages-per-kind 3 --out /tmp/tuning.md
     python benchmarks/fusion_tuning.py --pipeline tesseract+cleaner --cache /tmp/t.pkl
@@ -123,40 +126,9 @@ def replay(pages: list[dict[str, Any]], params: Any) -> dict[tuple[str, str], fl
     return {k: sum(v) / len(v) for k, v in deltas.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tair_ocr.fusion import FusionParams
-    from tair_workbench.synthetic.degrade import DEGRADATION_KINDS
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages-per-kind", type=int, default=3)
-    parser.add_argument("--kinds", default="all")
-    parser.add_argument(
-        "--pipeline",
-        choices=sorted(PIPELINES),
-        default="default",
-        help="the pipeline whose readings a missing cache file captures",
-    )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        nargs="+",
-        default=[Path("/tmp/fusion-tuning.pkl")],
-        help="cached readings: files that exist are loaded and scored together; "
-        "a missing one is captured first",
-    )
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
-    all_kinds = list(DEGRADATION_KINDS)
-    kinds = all_kinds if args.kinds == "all" else args.kinds.split(",")
-    pages = []
-    for cache in args.cache:
-        if cache.exists():
-            pages += pickle.loads(cache.read_bytes())
-        else:
-            captured = capture(args.pages_per_kind, kinds, all_kinds, args.pipeline)
-            cache.write_bytes(pickle.dumps(captured))
-            pages += captured
-    base = FusionParams()
+def margins_table(pages: list[dict[str, Any]], base: Any) -> list[str]:
+    """The guard margins and null thresholds under their grid, ranked (see the module
+    docstring); the shipped choice first, then the best 25."""
     rows = []
     grid = itertools.product(
         (0.0, 0.05, 0.1, 0.15, 0.2),  # guard_margin
@@ -193,20 +165,120 @@ def main(argv: list[str] | None = None) -> int:
     )
     current = next(r for r in rows if r[2] == shipped)
     lines = [
-        f"Fusion tuning: {len(pages)} pages, {sum(bool(p['readings']) for p in pages)} fused; "
-        "first row: the shipped defaults, then the best 25",
+        "The margins and thresholds; first row: the shipped defaults, then the best 25",
         "",
         "| guard | second | null | addition | worst kind Δ pp | mean Δ pp | per kind Δ pp |",
         "|---|---|---|---|---|---|---|",
     ]
     for worst, mean, choice, per_kind in [current, *rows[:25]]:
-        kinds_text = ", ".join(
-            f"{kind if pipeline == 'default' else f'{pipeline}:{kind}'} {v * 100:+.2f}"
-            for (pipeline, kind), v in per_kind.items()
-            if abs(v) > 1e-4
-        )
         values = " | ".join(str(x) for x in choice)
-        lines.append(f"| {values} | {worst * 100:+.2f} | {mean * 100:+.3f} | {kinds_text} |")
+        lines.append(f"| {values} | {worst * 100:+.2f} | {mean * 100:+.3f} | {_kinds(per_kind)} |")
+    return lines
+
+
+def _kinds(per_kind: dict[tuple[str, str], float]) -> str:
+    """``kind +0.12, tesseract+cleaner:fax -1.00``: the kinds that changed."""
+    return ", ".join(
+        f"{kind if pipeline == 'default' else f'{pipeline}:{kind}'} {v * 100:+.2f}"
+        for (pipeline, kind), v in per_kind.items()
+        if abs(v) > 1e-4
+    )
+
+
+#: The rewrite rule's grid (:attr:`FusionParams.rewrite_confidence`, ``..._page_quality``
+#: and ``..._similarity``), searched with the margins above at their shipped values.
+REWRITE_GRID = ((0.0, 0.4, 0.5, 0.6), (0.8, 0.85, 0.9, 0.95), (0.2, 0.34, 0.5))
+
+
+def rewrite_table(pages: list[dict[str, Any]], base: Any) -> list[str]:
+    """The rewrite rule under :data:`REWRITE_GRID`, ranked like the main grid (worst
+    kind, then the default's mean, then the mean over every pipeline's kinds, then
+    the firmer rule); the shipped choice first."""
+    rows = []
+    for confidence, quality, similar in itertools.product(*REWRITE_GRID):
+        if confidence == 0.0 and (quality, similar) != (REWRITE_GRID[1][0], REWRITE_GRID[2][0]):
+            continue  # the rule off: its other two settings change nothing
+        params = replace(
+            base,
+            rewrite_confidence=confidence,
+            rewrite_page_quality=quality,
+            rewrite_similarity=similar,
+        )
+        per_kind = replay(pages, params)
+        default = [v for (pipeline, _), v in per_kind.items() if pipeline == "default"]
+        default = default or list(per_kind.values())
+        # The rule touches few words; where the default's pages fuse alike, the mean
+        # over every pipeline's kinds decides, then the firmer rule (a higher floor,
+        # on more pages, for more texts).
+        overall = sum(per_kind.values()) / len(per_kind)
+        firm = (confidence, -quality, similar)
+        rows.append((max(per_kind.values()), sum(default) / len(default), overall, firm, per_kind))
+    rows.sort(key=lambda r: (max(r[0], 0.002), round(r[1], 9), round(r[2], 9), *(-x for x in r[3])))
+    shipped = (base.rewrite_confidence, -base.rewrite_page_quality, base.rewrite_similarity)
+    lines = [
+        "The rewrite rule (the margins above at their shipped values); first row: the "
+        "shipped defaults, then the best 10",
+        "",
+        "| rewrite confidence | page quality | similarity | worst kind Δ pp | mean Δ pp "
+        "| per kind Δ pp |",
+        "|---|---|---|---|---|---|",
+    ]
+    current = [r for r in rows if r[3] == shipped]
+    for worst, mean, _, (confidence, quality, similar), per_kind in [*current, *rows[:10]]:
+        lines.append(
+            f"| {confidence} | {-quality} | {similar} | {worst * 100:+.2f} | {mean * 100:+.3f} "
+            f"| {_kinds(per_kind)} |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tair_ocr.fusion import FusionParams
+    from tair_workbench.synthetic.degrade import DEGRADATION_KINDS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages-per-kind", type=int, default=3)
+    parser.add_argument("--kinds", default="all")
+    parser.add_argument(
+        "--pipeline",
+        choices=sorted(PIPELINES),
+        default="default",
+        help="the pipeline whose readings a missing cache file captures",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        nargs="+",
+        default=[Path("/tmp/fusion-tuning.pkl")],
+        help="cached readings: files that exist are loaded and scored together; "
+        "a missing one is captured first",
+    )
+    parser.add_argument(
+        "--grid",
+        choices=("all", "rewrite"),
+        default="all",
+        help="replay the margins' grid and the rewrite rule's, or only the latter",
+    )
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    all_kinds = list(DEGRADATION_KINDS)
+    kinds = all_kinds if args.kinds == "all" else args.kinds.split(",")
+    pages = []
+    for cache in args.cache:
+        if cache.exists():
+            pages += pickle.loads(cache.read_bytes())
+        else:
+            captured = capture(args.pages_per_kind, kinds, all_kinds, args.pipeline)
+            cache.write_bytes(pickle.dumps(captured))
+            pages += captured
+    base = FusionParams()
+    lines = [
+        f"Fusion tuning: {len(pages)} pages, {sum(bool(p['readings']) for p in pages)} fused",
+        "",
+    ]
+    if args.grid == "all":
+        lines += [*margins_table(pages, base), ""]
+    lines += rewrite_table(pages, base)
     print("\n".join(lines))
     if args.out:
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")

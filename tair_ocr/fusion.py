@@ -27,7 +27,10 @@ How words are fused (:func:`fuse`):
    never swaps a reading for a less likely one; the word is then flagged
    ``"kept-original"`` when restoration offered something else. A fragment of the
    page reading's word that only a region re-read gives ("ing" for "ring") counts
-   for the whole word.
+   for the whole word. On a page its own reading reads well, a *rewrite* (a
+   restored text that shares hardly a character with the page's, "de NS" for
+   "1.19": what a hallucinating restorer gives) must also be likely right
+   (``rewrite_confidence``).
 4. **No text.** A reading covers the whole page or, for region re-reads, only
    its ``regions``. Where a covering engine saw nothing, a word less likely than
    ``null_confidence`` is taken for noise (``addition_confidence`` where the page's
@@ -114,6 +117,20 @@ class FusionParams:
     #: tuning pages fuse alike with any margin from 0.15 up, so the tuning rule
     #: keeps the page's own reading (``benchmarks/fusion_tuning.py``).
     second_opinion_margin: float = 1.0
+    #: A text that only restored pixels or a re-read give and that shares less than
+    #: ``rewrite_similarity`` of its characters with every text the page's own
+    #: reading gives there (:func:`similarity`) is a *rewrite*, not a sharper reading
+    #: of the same letters ("de NS" for "1.19"): what a restorer that hallucinates
+    #: produces. A rewrite replaces the page's reading only when it is at least
+    #: ``rewrite_confidence`` likely right (0: like any other restored text) ...
+    rewrite_similarity: float = 0.5
+    rewrite_confidence: float = 0.6
+    #: ... on pages the page's own whole reading reads well: the median calibrated
+    #: confidence of its words is at least this. Where it reads most words badly,
+    #: restoration is there to rewrite them. The tuning pages fuse alike from 0.85
+    #: to 0.95 (0.8 loses 0.6-0.8 pp on the tesseract path's 75-dpi pages); the rule
+    #: took the firmest of the ties (``benchmarks/fusion_tuning.py --grid rewrite``).
+    rewrite_page_quality: float = 0.85
     #: A re-read's silence (a second engine on regions, a restored reading) counts
     #: only where its reading is trustworthy: the median calibrated confidence of
     #: its words is at least this (an engine that can hardly read a page also misses
@@ -431,6 +448,9 @@ def fuse(
         return list(readings[0].words)
     params = params or FusionParams()
     trusted = _trusted_silences(readings, params.silence_trust, params.sure_word)
+    page_words = [w.confidence for r in readings if r.whole_page for w in r.words]
+    if not page_words or statistics.median(page_words) < params.rewrite_page_quality:
+        params = replace(params, rewrite_confidence=0.0)
     fused: list[Word] = []
     for slot in _slots(readings, params.min_overlap):
         fused.extend(_fuse_slot(slot, readings, mode, params, trusted))
@@ -566,6 +586,8 @@ def _fuse_slot(
         if readings[r].whole_page
     }
 
+    page_texts = ["".join(o.text.split()) for o in options if o.page and o.text.strip()]
+
     def rank(option: _Option) -> tuple[float, bool, int]:
         p = option.probability
         if page_engines and not option.page:
@@ -574,6 +596,8 @@ def _fuse_slot(
             # synthetic pages disagree on real scans in ways a shared page does not
             # show (case, archaic spellings, specks glued to words).
             p -= params.guard_margin if same else params.second_opinion_margin
+            if p < params.rewrite_confidence and _rewrites(option.text, page_texts, params):
+                p = -1.0
         return (p, option.original, -min(option.readings))
 
     best = max(options, key=rank)
@@ -622,6 +646,15 @@ def _fuse_slot(
     else:
         source = "fused"
     return _finish(words, text, source, probability, cands, readings, flags)
+
+
+def _rewrites(text: str, page_texts: Sequence[str], params: FusionParams) -> bool:
+    """Is ``text`` a rewrite of every text the page's own reading gives (see
+    :attr:`FusionParams.rewrite_similarity`)?"""
+    key = "".join(text.split())
+    return bool(key and page_texts) and all(
+        similarity(key, page) < params.rewrite_similarity for page in page_texts
+    )
 
 
 def _agreement(a: str, b: str) -> float:

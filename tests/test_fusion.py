@@ -335,6 +335,42 @@ def test_guard_keeps_the_original_reading_on_weak_evidence():
     assert (word.text, word.flags) == ("cat", [KEPT_ORIGINAL])
 
 
+def rewrite_readings(original, original_conf, restored, page_conf=0.99):
+    """A table row read well but for one price, and the restored re-read of that price."""
+    sure = [W(t, 100 * i, 100 * i + 60, page_conf) for i, t in enumerate(["Key", "ring", "1"], 1)]
+    unsure = W(original, 400, 460, original_conf)
+    return [
+        Reading("tesseract", [*sure, unsure], restored=False),
+        Reading(
+            "tesseract:restored",
+            [W(text, 400 + 32 * i, 428 + 32 * i, conf) for i, (text, conf) in enumerate(restored)],
+            engine="tesseract",
+            regions=[BBox(x0=380, y0=80, x1=480, y1=150)],
+        ),
+    ]
+
+
+def test_a_restored_rewrite_must_be_likely_right_on_a_page_read_well():
+    # "de NS" shares no character with "1.19": not a sharper reading of the same
+    # letters but other letters. More likely than the page's 0.09, but not likely.
+    hallucinated = [("de", 0.31), ("NS", 0.16)]
+    (*_, word) = fuse(rewrite_readings("1.19", 0.09, hallucinated))
+    assert (word.text, word.flags) == ("1.19", [KEPT_ORIGINAL, UNCERTAIN])
+    assert [a.text for a in word.alternatives] == ["de NS"]
+    # A likely rewrite replaces it.
+    words = fuse(rewrite_readings("1.19", 0.09, [("de", 0.7), ("NS", 0.7)]))
+    assert texts(words)[3:] == ["de", "NS"]
+    # A correction of a few letters needs no more than to be more likely.
+    (*_, word) = fuse(rewrite_readings("193:92", 0.02, [("19:92", 0.48)]))
+    assert word.text == "19:92"
+    # On a page its own reading reads badly, rewriting is what restoration is for.
+    words = fuse(rewrite_readings("1.19", 0.09, hallucinated, page_conf=0.4))
+    assert texts(words)[3:] == ["de", "NS"]
+    # The rule can be turned off.
+    off = FusionParams(rewrite_confidence=0.0)
+    assert texts(fuse(rewrite_readings("1.19", 0.09, hallucinated), params=off))[3:] == ["de", "NS"]
+
+
 def test_guard_ties_go_to_the_original():
     params = FusionParams(guard_margin=0.25)  # exact in binary: 0.75 - 0.25 == 0.5
     (word,) = fuse(reread(original_conf=0.5, restored_conf=0.75), params=params)
