@@ -28,7 +28,7 @@ How words are fused (:func:`fuse`):
    ``"kept-original"`` when restoration offered something else. A fragment of the
    page reading's word that only a region re-read gives ("ing" for "ring") counts
    for the whole word. On a page its own reading reads well, a *rewrite* (a
-   restored text that shares hardly a character with the page's, "de NS" for
+   restored text that shares under half its characters with the page's, "de NS" for
    "1.19": what a hallucinating restorer gives) must also be likely right
    (``rewrite_confidence``).
 4. **No text.** A reading covers the whole page or, for region re-reads, only

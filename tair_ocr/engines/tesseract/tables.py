@@ -7,7 +7,8 @@ layout finds such a table (:func:`tair_ocr.layout.table_regions`), its region is
 read again as one uniform block (``--psm 6``), which yields the rows in order. The
 row reading is kept where it is as confident, or where it gives the same words
 (only in row order: a form's labels beside their values rather than all labels
-first); ``--tesseract-tables off`` keeps the first reading.
+first); otherwise the first reading's own words inside the table are put in rows.
+``--tesseract-tables off`` keeps the first reading.
 """
 
 from __future__ import annotations
