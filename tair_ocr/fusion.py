@@ -448,12 +448,13 @@ def fuse(
         return list(readings[0].words)
     params = params or FusionParams()
     trusted = _trusted_silences(readings, params.silence_trust, params.sure_word)
+    # The rewrite rule holds on pages the page's own reading reads well.
     page_words = [w.confidence for r in readings if r.whole_page for w in r.words]
-    if not page_words or statistics.median(page_words) < params.rewrite_page_quality:
-        params = replace(params, rewrite_confidence=0.0)
+    reads_well = bool(page_words) and statistics.median(page_words) >= params.rewrite_page_quality
+    rewrite_floor = params.rewrite_confidence if reads_well else 0.0
     fused: list[Word] = []
     for slot in _slots(readings, params.min_overlap):
-        fused.extend(_fuse_slot(slot, readings, mode, params, trusted))
+        fused.extend(_fuse_slot(slot, readings, mode, params, trusted, rewrite_floor))
     return assign_layout(fused, _layout_reading(fused, readings, params).words)
 
 
@@ -572,6 +573,7 @@ def _fuse_slot(
     mode: str,
     params: FusionParams,
     trusted: set[int] | None = None,
+    rewrite_floor: float = 0.0,
 ) -> list[Word]:
     cands = slot.candidates
     options = _options(cands, readings)
@@ -586,7 +588,7 @@ def _fuse_slot(
         if readings[r].whole_page
     }
 
-    page_texts = ["".join(o.text.split()) for o in options if o.page and o.text.strip()]
+    page_texts = [o.text for o in options if o.page and o.text.strip()]
 
     def rank(option: _Option) -> tuple[float, bool, int]:
         p = option.probability
@@ -596,7 +598,13 @@ def _fuse_slot(
             # synthetic pages disagree on real scans in ways a shared page does not
             # show (case, archaic spellings, specks glued to words).
             p -= params.guard_margin if same else params.second_opinion_margin
-            if p < params.rewrite_confidence and _rewrites(option.text, page_texts, params):
+            # A rewrite (:attr:`FusionParams.rewrite_similarity`) below the floor
+            # never replaces the page's text.
+            if (
+                p < rewrite_floor
+                and page_texts
+                and all(_agreement(option.text, t) < params.rewrite_similarity for t in page_texts)
+            ):
                 p = -1.0
         return (p, option.original, -min(option.readings))
 
@@ -646,15 +654,6 @@ def _fuse_slot(
     else:
         source = "fused"
     return _finish(words, text, source, probability, cands, readings, flags)
-
-
-def _rewrites(text: str, page_texts: Sequence[str], params: FusionParams) -> bool:
-    """Is ``text`` a rewrite of every text the page's own reading gives (see
-    :attr:`FusionParams.rewrite_similarity`)?"""
-    key = "".join(text.split())
-    return bool(key and page_texts) and all(
-        similarity(key, page) < params.rewrite_similarity for page in page_texts
-    )
 
 
 def _agreement(a: str, b: str) -> float:

@@ -381,8 +381,9 @@ def _stacked_cells(
     for bid in order:
         lids = blocks[bid]
         box = BBox.enclosing([boxes[lid] for lid in lids])
+        cells = is_cells(lids)
         head = None
-        if is_cells(lids):
+        if cells:
             head = next(
                 (
                     first
@@ -395,7 +396,7 @@ def _stacked_cells(
             )
         if head is None:
             joined[bid] = list(lids)
-            if is_cells(lids):
+            if cells:
                 ends[bid] = box
         else:
             joined[head].extend(lids)

@@ -175,7 +175,8 @@ class MotionBlurCorrection(BaseModel):
     #: degrees counter-clockwise from the x axis.
     length: float
     angle: float
-    #: How clearly the page's spectrum shows it (a robust z-score; found from 60).
+    #: How clearly the page's spectrum shows it (a robust z-score: found from 60, or
+    #: from 20 where the page's edges are clearly flattened along the motion).
     strength: float
     #: ``kept`` (the page was read deconvolved), ``rejected`` (the page as loaded
     #: reads better: it was read as loaded) or ``failed`` (deconvolving or reading
